@@ -1,0 +1,40 @@
+# Guildhall: `make run` sets up and runs the product; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test migrate clean
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+run: migrate
+	@echo ""
+	@echo "Guildhall is starting at http://$(HOST):$(PORT)/admin/"
+	@echo "Make an admin user (once):  $(BIN)/python manage.py createsuperuser"
+	@if [ -z "$$DISCORD_TOKEN" ]; then echo "Bot skipped: DISCORD_TOKEN is not set (web and worker run without it)."; fi
+	@echo "Press Ctrl-C to stop."
+	@echo ""
+	@PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(HOST) PORT=$(PORT) exec $(BIN)/honcho start \
+		$$( [ -n "$$DISCORD_TOKEN" ] && echo "web worker bot" || echo "web worker" )
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,146 @@
+"""Custom commands, cookies and the per-guild settings that govern them.
+
+Discord ids (guilds, members, roles, channels, messages) are 64-bit snowflakes kept in
+BigIntegerFields; they are plain values, not foreign keys, because Discord owns them.
+"""
+from __future__ import annotations
+
+from django.db import models
+
+DEFAULT_PREFIX = "!!"
+
+
+class GuildSettings(models.Model):
+    """One row per guild that changed a default. A missing row means all defaults."""
+
+    guild_id = models.BigIntegerField(unique=True)
+    prefix = models.CharField(max_length=8, default=DEFAULT_PREFIX)
+    manager_role_id = models.BigIntegerField(null=True, blank=True, help_text="May manage custom commands.")
+    cookie_pair_cooldown_seconds = models.PositiveIntegerField(
+        default=60, help_text="Seconds before the same giver may change the same receiver again (0 = off)."
+    )
+    cookie_daily_cap = models.PositiveIntegerField(
+        null=True, blank=True, default=50, help_text="Gives per giver per 24 hours (empty = no cap)."
+    )
+    cookie_message_cap = models.PositiveSmallIntegerField(
+        default=5, help_text="Mentions followed by ++/-- that count in one message."
+    )
+    cookie_allow_negative = models.BooleanField(default=True)
+    cookie_dm_receiver = models.BooleanField(default=False, help_text="DM the receiver when their count changes.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "guild settings"
+        verbose_name_plural = "guild settings"
+
+    def __str__(self) -> str:
+        return f"guild {self.guild_id}"
+
+
+class CooldownScope(models.TextChoices):
+    MEMBER = "member", "per member"
+    CHANNEL = "channel", "per channel"
+    GUILD = "guild", "per guild"
+
+
+class CustomCommand(models.Model):
+    """A chat command whose reply is a template (data, never code)."""
+
+    guild_id = models.BigIntegerField()
+    name = models.CharField(max_length=32)
+    template = models.TextField()
+    author_id = models.BigIntegerField(null=True, blank=True)
+    editor_ids = models.JSONField(default=list, blank=True, help_text="Members who edited it, oldest first.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    usage_count = models.PositiveBigIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    cooldown_seconds = models.PositiveIntegerField(default=0)
+    cooldown_scope = models.CharField(max_length=8, choices=CooldownScope.choices, default=CooldownScope.MEMBER)
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True, help_text="Why it is disabled, for instance.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["guild_id", "name"], name="command_unique_name_per_guild"),
+        ]
+        indexes = [
+            # Search by name prefix and the admin's sorted lists.
+            models.Index(fields=["guild_id", "-usage_count"], name="command_guild_usage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (guild {self.guild_id})"
+
+
+class CommandAlias(models.Model):
+    """Another name for a command; names and aliases share one namespace per guild."""
+
+    guild_id = models.BigIntegerField()
+    name = models.CharField(max_length=32)
+    command = models.ForeignKey(CustomCommand, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        verbose_name_plural = "command aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["guild_id", "name"], name="alias_unique_name_per_guild"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.command_id}"
+
+
+class CookieBalance(models.Model):
+    """A member's cookie count in one guild; changed only with atomic increments."""
+
+    guild_id = models.BigIntegerField()
+    member_id = models.BigIntegerField()
+    balance = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["guild_id", "member_id"], name="cookie_unique_member_per_guild"),
+        ]
+        indexes = [
+            # Leaderboard pages and rank: highest first, ties by member id.
+            models.Index(fields=["guild_id", "-balance", "member_id"], name="cookie_leaderboard"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.balance} (guild {self.guild_id})"
+
+
+class LedgerReason(models.TextChoices):
+    GIVE = "give", "give"
+    TAKE = "take", "take"
+    ADMIN_SET = "admin_set", "set by an admin"
+    ADMIN_RESET = "admin_reset", "reset by an admin"
+    IMPORT = "import", "import"
+
+
+class CookieLedger(models.Model):
+    """One row per change of a balance, written in the same transaction as the change."""
+
+    guild_id = models.BigIntegerField()
+    giver_id = models.BigIntegerField(null=True, blank=True)
+    receiver_id = models.BigIntegerField()
+    delta = models.BigIntegerField()
+    reason = models.CharField(max_length=16, choices=LedgerReason.choices)
+    message_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=False)
+
+    class Meta:
+        verbose_name = "cookie ledger entry"
+        verbose_name_plural = "cookie ledger"
+        indexes = [
+            # Pair cooldown: the last change by this giver to this receiver.
+            models.Index(fields=["guild_id", "giver_id", "receiver_id", "-created_at"], name="ledger_pair_recent"),
+            # Daily cap: gives by this giver in the last 24 hours.
+            models.Index(fields=["guild_id", "giver_id", "-created_at"], name="ledger_giver_recent"),
+            # A member's history on their page and in the API.
+            models.Index(fields=["guild_id", "receiver_id", "-created_at"], name="ledger_receiver_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.giver_id} → {self.receiver_id}: {self.delta:+d}"

@@ -1,0 +1,93 @@
+"""Reads for custom commands and cookies."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
+from config.database import lag_tolerant_alias
+
+LEADERBOARD_PAGE_SIZE = 10
+MAX_SEARCH_RESULTS = 25
+
+
+def command_get(*, guild_id: int, name: str) -> CustomCommand | None:
+    """The command called ``name`` or aliased so, or None."""
+    name = (name or "").strip().lower()
+    command = CustomCommand.objects.filter(guild_id=guild_id, name=name).first()
+    if command is None:
+        alias = CommandAlias.objects.select_related("command").filter(guild_id=guild_id, name=name).first()
+        command = alias.command if alias is not None else None
+    return command
+
+
+def command_list(*, guild_id: int) -> QuerySet[CustomCommand]:
+    """The guild's commands by name."""
+    return CustomCommand.objects.filter(guild_id=guild_id).order_by("name")
+
+
+def command_search(*, guild_id: int, query: str) -> QuerySet[CustomCommand]:
+    """Commands whose name or reply contains ``query`` (name matches first)."""
+    query = (query or "").strip()[:100]
+    found = CustomCommand.objects.filter(guild_id=guild_id).filter(Q(name__icontains=query) | Q(template__icontains=query))
+    return found.order_by("name")[:MAX_SEARCH_RESULTS]
+
+
+def command_aliases(*, command: CustomCommand) -> list[str]:
+    return list(command.aliases.order_by("name").values_list("name", flat=True))
+
+
+def cookie_balance(*, guild_id: int, member_id: int) -> int:
+    """A member's count (0 when they never had any)."""
+    found = CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).first()
+    return found or 0
+
+
+@dataclass(frozen=True)
+class Standing:
+    member_id: int
+    balance: int
+    rank: int | None  # None for a member with no row (never given or taken)
+
+
+def cookie_standing(*, guild_id: int, member_id: int) -> Standing:
+    """A member's count and rank (1 = most cookies; ties share a rank)."""
+    balance = CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).first()
+    if balance is None:
+        return Standing(member_id=member_id, balance=0, rank=None)
+    above = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, balance__gt=balance).count()
+    return Standing(member_id=member_id, balance=balance, rank=above + 1)
+
+
+def cookie_leaderboard(*, guild_id: int, page: int = 1, per_page: int = LEADERBOARD_PAGE_SIZE) -> list[Standing]:
+    """One page of the guild's leaderboard, highest first (an index range scan)."""
+    page = max(1, page)
+    rows = list(
+        CookieBalance.objects.using(lag_tolerant_alias())
+        .filter(guild_id=guild_id)
+        .order_by("-balance", "member_id")
+        .values_list("member_id", "balance")[(page - 1) * per_page : page * per_page]
+    )
+    if not rows:
+        return []
+    # Ranks share ties: the first row's rank is counted; the rest follow from the page.
+    first_rank = (
+        CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, balance__gt=rows[0][1]).count() + 1
+    )
+    standings: list[Standing] = []
+    for position, (member_id, balance) in enumerate(rows):
+        if position and balance == standings[-1].balance:
+            rank = standings[-1].rank
+        else:
+            rank = first_rank if position == 0 else (page - 1) * per_page + position + 1
+        standings.append(Standing(member_id=member_id, balance=balance, rank=rank))
+    return standings
+
+
+def cookie_ledger(*, guild_id: int, member_id: int | None = None) -> QuerySet[CookieLedger]:
+    """Ledger rows, newest first, optionally those received by one member."""
+    rows = CookieLedger.objects.filter(guild_id=guild_id)
+    if member_id is not None:
+        rows = rows.filter(receiver_id=member_id)
+    return rows.order_by("-created_at", "-pk")

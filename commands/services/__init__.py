@@ -1,0 +1,22 @@
+"""Writes for custom commands, cookies and guild settings (see the modules for each)."""
+from commands.services.cookies import (  # noqa: F401
+    CookieChange,
+    cookie_give,
+    cookie_mentions_parse,
+    cookie_reset,
+    cookie_set,
+)
+from commands.services.custom_commands import (  # noqa: F401
+    BUILTIN_NAMES,
+    command_alias_add,
+    command_alias_remove,
+    command_cooldown_set,
+    command_create,
+    command_delete,
+    command_edit,
+    command_enabled_set,
+    command_name_clean,
+    command_use,
+    commands_version,
+)
+from commands.services.guild_settings import guild_settings_get, guild_settings_update  # noqa: F401

@@ -1,0 +1,64 @@
+"""Per-guild settings for commands and cookies."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from commands.errors import SettingsInvalid
+from commands.models import GuildSettings
+from config.database import retry_transient
+
+MAX_PREFIX_LENGTH = 8
+_EDITABLE = {
+    "prefix",
+    "manager_role_id",
+    "cookie_pair_cooldown_seconds",
+    "cookie_daily_cap",
+    "cookie_message_cap",
+    "cookie_allow_negative",
+    "cookie_dm_receiver",
+}
+
+
+def guild_settings_get(guild_id: int) -> GuildSettings:
+    """The guild's settings; an unsaved row with the defaults when it never changed any."""
+    found = GuildSettings.objects.filter(guild_id=guild_id).first()
+    return found if found is not None else GuildSettings(guild_id=guild_id)
+
+
+def _validate(field: str, value):
+    if field == "prefix":
+        if not isinstance(value, str) or not value or len(value) > MAX_PREFIX_LENGTH or any(c.isspace() for c in value):
+            raise SettingsInvalid(f"The prefix must be 1 to {MAX_PREFIX_LENGTH} characters with no spaces.")
+        if "@" in value or "<" in value or "`" in value:
+            raise SettingsInvalid("The prefix can't contain `@`, `<` or backticks.")
+    elif field == "cookie_pair_cooldown_seconds":
+        if not isinstance(value, int) or not 0 <= value <= 86_400:
+            raise SettingsInvalid("The cookie cooldown must be between 0 and 86400 seconds.")
+    elif field == "cookie_daily_cap":
+        if value is not None and (not isinstance(value, int) or not 1 <= value <= 100_000):
+            raise SettingsInvalid("The daily cookie cap must be between 1 and 100000, or none.")
+    elif field == "cookie_message_cap":
+        if not isinstance(value, int) or not 1 <= value <= 25:
+            raise SettingsInvalid("The per-message cookie cap must be between 1 and 25.")
+    elif field == "manager_role_id":
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise SettingsInvalid("The manager role must be a role id.")
+    elif field in ("cookie_allow_negative", "cookie_dm_receiver"):
+        if not isinstance(value, bool):
+            raise SettingsInvalid(f"{field.replace('_', ' ')} must be on or off.")
+    return value
+
+
+@retry_transient()
+def guild_settings_update(*, guild_id: int, **changes) -> GuildSettings:
+    """Change some of a guild's settings; unknown names or bad values change nothing."""
+    unknown = set(changes) - _EDITABLE
+    if unknown:
+        raise SettingsInvalid(f"Unknown setting: {', '.join(sorted(unknown))}.")
+    cleaned = {field: _validate(field, value) for field, value in changes.items()}
+    with transaction.atomic():
+        settings, _ = GuildSettings.objects.select_for_update().get_or_create(guild_id=guild_id)
+        for field, value in cleaned.items():
+            setattr(settings, field, value)
+        settings.save()
+    return settings

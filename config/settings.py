@@ -1,0 +1,277 @@
+"""Guildhall settings: everything comes from the environment (see README's table).
+
+The defaults are the embedded setup: one SQLite file under ``data/``, a file cache that
+the local processes share, and django-q2 on the ORM broker. ``DATABASE_URL`` and
+``REDIS_URL`` move it to PostgreSQL and Redis without a code change.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import envbool, envint, envintlist, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(envstr("GUILDHALL_DATA_DIR", str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = envbool("DEBUG", True)
+
+
+def _secret_key() -> str:
+    key = envstr("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    # The embedded default: generate once, keep it beside the data so sessions survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "commands",
+    "timers",
+    "bots",
+    "ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------
+SLOW_QUERY_MS = envint("SLOW_QUERY_MS", 100, minimum=0)
+DB_POOL_MIN = envint("DB_POOL_MIN", 2, minimum=0)
+DB_POOL_MAX = envint("DB_POOL_MAX", 10, minimum=1)
+DB_POOL_TIMEOUT = envint("DB_POOL_TIMEOUT", 10, minimum=1)
+DB_STATEMENT_TIMEOUT_MS = envint("DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
+SQLITE_BUSY_TIMEOUT_S = envint("SQLITE_BUSY_TIMEOUT_S", 20, minimum=1)
+SQLITE_PATH = DATA_DIR / "guildhall.sqlite3"
+
+
+def _parse_database_url(var: str, url: str) -> dict:
+    try:
+        config = dj_database_url.parse(url)
+    except Exception as exc:  # dj-database-url raises several types for bad URLs
+        raise ImproperlyConfigured(f"{var} is not a valid database URL: {exc}") from None
+    engine = config.get("ENGINE", "")
+    if engine not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+        raise ImproperlyConfigured(f"{var} must be a postgres:// or sqlite:// URL, not {engine or url!r}")
+    if engine == "django.db.backends.postgresql" and not config.get("NAME"):
+        raise ImproperlyConfigured(f"{var} must name a database (postgres://user@host:port/NAME)")
+    return config
+
+
+def _postgres(config: dict) -> dict:
+    config["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
+    config["CONN_HEALTH_CHECKS"] = True
+    options = config.setdefault("OPTIONS", {})
+    options["pool"] = {"min_size": DB_POOL_MIN, "max_size": DB_POOL_MAX, "timeout": DB_POOL_TIMEOUT}
+    options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    options.setdefault("application_name", "guildhall")
+    return config
+
+
+def _sqlite(path: str | Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            # Writers take the lock when they begin, so a read-then-write transaction never
+            # fails half way with "database is locked"; the busy timeout makes them queue.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+            "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
+        },
+        "TEST": {"NAME": str(DATA_DIR / "test_guildhall.sqlite3")},
+    }
+
+
+_database_url = envstr("DATABASE_URL")
+if _database_url:
+    _default = _parse_database_url("DATABASE_URL", _database_url)
+    _default = _postgres(_default) if _default["ENGINE"].endswith("postgresql") else _sqlite(_default["NAME"])
+else:
+    _default = _sqlite(SQLITE_PATH)
+DATABASES = {"default": _default}
+
+_replica_url = envstr("DATABASE_REPLICA_URL")
+if _replica_url:
+    _replica = _parse_database_url("DATABASE_REPLICA_URL", _replica_url)
+    _replica = _postgres(_replica) if _replica["ENGINE"].endswith("postgresql") else _sqlite(_replica["NAME"])
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache --------------------------------------------------------------------------
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, not {REDIS_URL!r}")
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "guildhall"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient", "SOCKET_TIMEOUT": 5},
+        }
+    }
+else:
+    # A file cache is shared by the web, worker and bot processes on one machine, so an
+    # invalidation made by one is seen by the others (per-process memory would not be).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": envstr("CACHE_DIR", str(DATA_DIR / "cache")),
+            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "guildhall"),
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
+
+# --- django-q2 ----------------------------------------------------------------------
+# The ORM broker acknowledges a task only when it finishes, so a task whose worker was
+# killed is handed out again after `retry` seconds; Redis is used for the cache only.
+Q_CLUSTER = {
+    "name": envstr("Q_CLUSTER_NAME", "guildhall"),
+    "orm": "default",
+    "workers": envint("Q_WORKERS", 2, minimum=1),
+    "timeout": envint("Q_TIMEOUT", 90, minimum=5),
+    "retry": envint("Q_RETRY", 120, minimum=10),
+    "max_attempts": envint("Q_MAX_ATTEMPTS", 5, minimum=1),
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "poll": 0.5,
+    "label": "Task queue",
+}
+if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+    raise ImproperlyConfigured("Q_TIMEOUT must be smaller than Q_RETRY, or tasks run twice")
+if REDIS_URL:
+    Q_CLUSTER["cache"] = "default"
+
+# --- Discord ------------------------------------------------------------------------
+DISCORD_TOKEN = envstr("DISCORD_TOKEN")
+DISCORD_API_BASE = envstr("DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/")
+DISCORD_GATEWAY_URL = envstr("DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/")
+SHARD_COUNT = envint("SHARD_COUNT", 0, minimum=0) or None
+SHARD_IDS = envintlist("SHARD_IDS")
+if not DISCORD_API_BASE.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"DISCORD_API_BASE must be an http(s) URL, not {DISCORD_API_BASE!r}")
+if not DISCORD_GATEWAY_URL.startswith(("ws://", "wss://")):
+    raise ImproperlyConfigured(f"DISCORD_GATEWAY_URL must be a ws(s) URL, not {DISCORD_GATEWAY_URL!r}")
+if SHARD_IDS is not None and SHARD_COUNT is None:
+    raise ImproperlyConfigured("SHARD_IDS needs SHARD_COUNT")
+if SHARD_IDS is not None and any(not 0 <= i < SHARD_COUNT for i in SHARD_IDS):
+    raise ImproperlyConfigured(f"SHARD_IDS must each be below SHARD_COUNT ({SHARD_COUNT})")
+
+# --- Auth, i18n, static -------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- Security (production when DEBUG is off) ---------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 3600, minimum=0)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging ------------------------------------------------------------------------
+LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
+LOG_FORMAT = envstr("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "discord": {"level": "WARNING" if LOG_LEVEL != "DEBUG" else "DEBUG"},
+    },
+}
+
+# --- Guildhall ----------------------------------------------------------------------
+GUILDHALL_DEFAULT_PREFIX = "!!"

@@ -1,0 +1,16 @@
+"""The recurring jobs of the worker, registered by ``manage.py setup_schedules``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    minutes: int
+
+
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec(name="guildhall.timers.sweep", func="timers.tasks.sweep_due_timers", minutes=1),
+)

@@ -1,0 +1,169 @@
+"""Timed roles: a role held for a duration, paused and resumed, warned about and removed."""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+DEFAULT_WARNING_MINUTES = [60, 10, 1]
+
+
+def default_warning_minutes() -> list[int]:
+    return list(DEFAULT_WARNING_MINUTES)
+
+
+class TimerSettings(models.Model):
+    """Per-guild timer settings; a missing row means the defaults."""
+
+    guild_id = models.BigIntegerField(unique=True)
+    admin_role_id = models.BigIntegerField(null=True, blank=True, help_text="May manage other members' timers.")
+    warning_minutes = models.JSONField(
+        default=default_warning_minutes, help_text="Minutes before expiry at which a warning is sent."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "timer settings"
+        verbose_name_plural = "timer settings"
+
+    def __str__(self) -> str:
+        return f"guild {self.guild_id}"
+
+
+class AllowedRole(models.Model):
+    """A role that timers may grant in a guild. A guild with none listed allows any role."""
+
+    guild_id = models.BigIntegerField()
+    role_id = models.BigIntegerField()
+    added_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["guild_id", "role_id"], name="allowed_role_unique")]
+
+    def __str__(self) -> str:
+        return f"role {self.role_id} (guild {self.guild_id})"
+
+
+class TimerState(models.TextChoices):
+    ACTIVE = "active", "active"
+    PAUSED = "paused", "paused"
+    EXPIRED = "expired", "expired"
+    CLEARED = "cleared", "cleared"
+
+
+LIVE_STATES = (TimerState.ACTIVE, TimerState.PAUSED)
+
+
+class PauseKind(models.TextChoices):
+    MEMBER = "member", "this member"
+    GLOBAL = "global", "the whole role (pause-all)"
+
+
+class ExpiryOutcome(models.TextChoices):
+    REMOVED = "removed", "role removed"
+    MEMBER_GONE = "member_gone", "member has left"
+    ROLE_GONE = "role_gone", "role was deleted"
+    FORBIDDEN = "forbidden", "bot may not remove the role"
+    FAILED_RETRY = "failed_retry", "failed, will retry"
+
+
+class TimedRole(models.Model):
+    """A member's hold on a role until ``expires_at`` (or, paused, for ``paused_remaining``).
+
+    ``warnings_sent`` lists the thresholds (minutes) already dealt with in the current
+    run; ``next_warn_at`` is the time the next unsent one falls due, kept in step by the
+    services so that finding due warnings is an index probe, not a table scan.
+    """
+
+    guild_id = models.BigIntegerField()
+    member_id = models.BigIntegerField()
+    role_id = models.BigIntegerField()
+    state = models.CharField(max_length=8, choices=TimerState.choices, default=TimerState.ACTIVE)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paused_remaining = models.DurationField(null=True, blank=True)
+    pause_until = models.DateTimeField(null=True, blank=True, help_text="A paused timer resumes by itself then.")
+    pause_kind = models.CharField(max_length=8, choices=PauseKind.choices, blank=True)
+    warn_channel_id = models.BigIntegerField(null=True, blank=True)
+    warnings_sent = models.JSONField(default=list, blank=True)
+    next_warn_at = models.DateTimeField(null=True, blank=True)
+    issued_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=ExpiryOutcome.choices, blank=True)
+    outcome_detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["guild_id", "member_id", "role_id"],
+                condition=Q(state__in=["active", "paused"]),
+                name="timer_one_live_per_member_role",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(state="active"), name="timer_due_expiry"),
+            models.Index(
+                fields=["next_warn_at"], condition=Q(state="active", next_warn_at__isnull=False), name="timer_due_warning"
+            ),
+            models.Index(
+                fields=["pause_until"], condition=Q(state="paused", pause_until__isnull=False), name="timer_due_resume"
+            ),
+            # "Show my timers", role reports and pause-all by role.
+            models.Index(fields=["guild_id", "role_id", "state"], name="timer_guild_role_state"),
+            models.Index(fields=["guild_id", "member_id", "state"], name="timer_guild_member_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} role {self.role_id} ({self.state})"
+
+
+class TimerEventKind(models.TextChoices):
+    SET = "set", "set"
+    ADD = "add", "time added"
+    REMOVE = "remove", "time removed"
+    PAUSE = "pause", "paused"
+    RESUME = "resume", "resumed"
+    AUTO_RESUME = "auto_resume", "resumed at its deadline"
+    CLEAR = "clear", "cleared"
+    WARN = "warn", "warning sent"
+    EXPIRE = "expire", "expired"
+
+
+class TimerEvent(models.Model):
+    """The history of a timer: who did what, and when."""
+
+    timer = models.ForeignKey(TimedRole, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=TimerEventKind.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    seconds = models.BigIntegerField(null=True, blank=True, help_text="Time added or removed, where it applies.")
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["timer", "-created_at"], name="timer_event_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on timer {self.timer_id}"
+
+
+class RoleReport(models.Model):
+    """A scheduled post listing who holds a role and for how long."""
+
+    guild_id = models.BigIntegerField()
+    role_id = models.BigIntegerField()
+    channel_id = models.BigIntegerField()
+    interval_minutes = models.PositiveIntegerField(default=1440)
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["guild_id", "role_id", "channel_id"], name="report_unique_per_channel"),
+        ]
+        indexes = [models.Index(fields=["next_run_at"], name="report_due")]
+
+    def __str__(self) -> str:
+        return f"report of role {self.role_id} to channel {self.channel_id}"

@@ -1,0 +1,22 @@
+"""Writes for timed roles (see the modules for each)."""
+from timers.services.guild_config import (  # noqa: F401
+    allowed_role_add,
+    allowed_role_remove,
+    report_remove,
+    report_set,
+    timer_settings_get,
+    timer_settings_update,
+    timer_warnings_set,
+)
+from timers.services.timed_roles import (  # noqa: F401
+    TimerChange,
+    timer_add,
+    timer_auto_resume,
+    timer_clear,
+    timer_pause,
+    timer_pause_all,
+    timer_remove,
+    timer_resume,
+    timer_resume_all,
+    timer_set,
+)

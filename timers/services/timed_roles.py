@@ -1,0 +1,342 @@
+"""Timed roles: set, add, remove, clear, pause and resume, for one member or a whole role.
+
+Semantics (PRODUCT.md): set makes expiry now + d; add extends from max(expiry, now), and
+on a paused timer goes onto the frozen remainder; remove subtracts and, at or below zero,
+makes the timer due now; pause freezes the remainder, optionally until a deadline; resume
+makes expiry now + remainder. Each change takes a per-(guild, member, role) lock and the
+row lock, so two commands racing on one timer, or a command racing the sweep, serialize.
+
+These functions change the database only; adding and removing the role on Discord is
+done by the caller (the bot, or the timer engine for changes made elsewhere).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.database import lock_for_transaction, retry_transient
+from timers.durations import MAX_DURATION, MIN_DURATION
+from timers.errors import InvalidDuration, RoleNotAllowed, TimerError, TimerNotFound
+from timers.models import LIVE_STATES, AllowedRole, PauseKind, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.services.guild_config import timer_settings_get
+from timers.services.warnings import warnings_arm
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class TimerChange:
+    """What a change did: the timer after it, and whether the role must now be granted."""
+
+    timer: TimedRole
+    created: bool = False
+
+    @property
+    def due_now(self) -> bool:
+        """True when the change left no time (the sweep removes the role at once)."""
+        return self.timer.state == TimerState.ACTIVE and self.timer.expires_at <= timezone.now()
+
+
+def _check_duration(duration: timedelta) -> None:
+    if not isinstance(duration, timedelta) or not MIN_DURATION <= duration <= MAX_DURATION:
+        raise InvalidDuration("A duration must be between 1 minute and 365 days.")
+
+
+def _check_role_allowed(guild_id: int, role_id: int) -> None:
+    listed = AllowedRole.objects.filter(guild_id=guild_id)
+    if listed.exists() and not listed.filter(role_id=role_id).exists():
+        raise RoleNotAllowed(f"<@&{role_id}> is not on this server's list of timed roles.")
+
+
+def _live_locked(guild_id: int, member_id: int, role_id: int) -> TimedRole | None:
+    lock_for_transaction("timer", guild_id, member_id, role_id)
+    return (
+        TimedRole.objects.select_for_update()
+        .filter(guild_id=guild_id, member_id=member_id, role_id=role_id, state__in=LIVE_STATES)
+        .first()
+    )
+
+
+def _require_live(guild_id: int, member_id: int, role_id: int) -> TimedRole:
+    timer = _live_locked(guild_id, member_id, role_id)
+    if timer is None:
+        raise TimerNotFound(f"<@{member_id}> has no timer for <@&{role_id}>.")
+    return timer
+
+
+def _thresholds(guild_id: int) -> list[int]:
+    return list(timer_settings_get(guild_id).warning_minutes)
+
+
+def _event(timer: TimedRole, kind: str, actor_id: int | None, seconds: timedelta | None = None, detail: str = "") -> None:
+    TimerEvent.objects.create(
+        timer=timer,
+        kind=kind,
+        actor_id=actor_id,
+        seconds=int(seconds.total_seconds()) if seconds is not None else None,
+        detail=detail,
+    )
+
+
+def _activate(timer: TimedRole, expires_at: datetime, now: datetime) -> None:
+    timer.state = TimerState.ACTIVE
+    timer.expires_at = expires_at
+    timer.paused_remaining = None
+    timer.pause_until = None
+    timer.pause_kind = ""
+    warnings_arm(timer, _thresholds(timer.guild_id), now)
+
+
+@retry_transient()
+def timer_set(
+    *,
+    guild_id: int,
+    member_id: int,
+    role_id: int,
+    duration: timedelta,
+    actor_id: int | None,
+    channel_id: int | None = None,
+    now: datetime | None = None,
+) -> TimerChange:
+    """Give ``member_id`` the role until now + ``duration`` (replacing any live timer for it)."""
+    _check_duration(duration)
+    _check_role_allowed(guild_id, role_id)
+    now = now or timezone.now()
+    with transaction.atomic():
+        timer = _live_locked(guild_id, member_id, role_id)
+        return _set_locked(timer, guild_id, member_id, role_id, duration, actor_id, channel_id, now)
+
+
+def _set_locked(
+    timer: TimedRole | None,
+    guild_id: int,
+    member_id: int,
+    role_id: int,
+    duration: timedelta,
+    actor_id: int | None,
+    channel_id: int | None,
+    now: datetime,
+) -> TimerChange:
+    created = timer is None
+    if timer is None:
+        timer = TimedRole(guild_id=guild_id, member_id=member_id, role_id=role_id)
+    timer.issued_by_id = actor_id
+    if channel_id is not None:
+        timer.warn_channel_id = channel_id
+    _activate(timer, now + duration, now)
+    timer.save()
+    _event(timer, TimerEventKind.SET, actor_id, duration)
+    return TimerChange(timer=timer, created=created)
+
+
+@retry_transient()
+def timer_add(
+    *,
+    guild_id: int,
+    member_id: int,
+    role_id: int,
+    duration: timedelta,
+    actor_id: int | None,
+    channel_id: int | None = None,
+    now: datetime | None = None,
+) -> TimerChange:
+    """Add time; starts a timer when there is none. Paused timers keep the time on their remainder."""
+    _check_duration(duration)
+    now = now or timezone.now()
+    with transaction.atomic():
+        timer = _live_locked(guild_id, member_id, role_id)
+        if timer is None:
+            _check_role_allowed(guild_id, role_id)
+            return _set_locked(None, guild_id, member_id, role_id, duration, actor_id, channel_id, now)
+        if channel_id is not None:
+            timer.warn_channel_id = channel_id
+        if timer.state == TimerState.PAUSED:
+            timer.paused_remaining = timer.paused_remaining + duration
+            warnings_arm(timer, _thresholds(guild_id), now)
+        else:
+            _activate(timer, max(timer.expires_at, now) + duration, now)
+        timer.save()
+        _event(timer, TimerEventKind.ADD, actor_id, duration)
+    return TimerChange(timer=timer)
+
+
+@retry_transient()
+def timer_remove(
+    *, guild_id: int, member_id: int, role_id: int, duration: timedelta, actor_id: int | None, now: datetime | None = None
+) -> TimerChange:
+    """Take time off; at or below zero the timer is due now (and a paused one resumes to expire)."""
+    _check_duration(duration)
+    now = now or timezone.now()
+    with transaction.atomic():
+        timer = _require_live(guild_id, member_id, role_id)
+        if timer.state == TimerState.PAUSED:
+            left = timer.paused_remaining - duration
+            if left > timedelta(0):
+                timer.paused_remaining = left
+                warnings_arm(timer, _thresholds(guild_id), now)
+            else:
+                _activate(timer, now, now)
+        else:
+            _activate(timer, max(timer.expires_at - duration, now), now)
+        timer.save()
+        _event(timer, TimerEventKind.REMOVE, actor_id, duration)
+    return TimerChange(timer=timer)
+
+
+@retry_transient()
+def timer_clear(*, guild_id: int, member_id: int, role_id: int, actor_id: int | None) -> TimerChange:
+    """End a timer early; the caller takes the role away. The row stays as history."""
+    with transaction.atomic():
+        timer = _require_live(guild_id, member_id, role_id)
+        timer.state = TimerState.CLEARED
+        timer.ended_at = timezone.now()
+        timer.next_warn_at = None
+        timer.pause_until = None
+        timer.save()
+        _event(timer, TimerEventKind.CLEAR, actor_id)
+    return TimerChange(timer=timer)
+
+
+def _pause(timer: TimedRole, now: datetime, duration: timedelta | None, kind: str) -> None:
+    timer.state = TimerState.PAUSED
+    timer.paused_remaining = timer.expires_at - now
+    timer.expires_at = None
+    timer.next_warn_at = None
+    timer.pause_until = now + duration if duration is not None else None
+    timer.pause_kind = kind
+
+
+@retry_transient()
+def timer_pause(
+    *,
+    guild_id: int,
+    member_id: int,
+    role_id: int,
+    actor_id: int | None,
+    duration: timedelta | None = None,
+    now: datetime | None = None,
+) -> TimerChange:
+    """Freeze the remaining time; with ``duration`` it resumes by itself after that long."""
+    if duration is not None:
+        _check_duration(duration)
+    now = now or timezone.now()
+    with transaction.atomic():
+        timer = _require_live(guild_id, member_id, role_id)
+        if timer.state == TimerState.PAUSED:
+            raise TimerError("That timer is already paused.")
+        if timer.expires_at <= now:
+            raise TimerError("That timer has already run out.")
+        _pause(timer, now, duration, PauseKind.MEMBER)
+        timer.save()
+        _event(timer, TimerEventKind.PAUSE, actor_id, duration)
+    return TimerChange(timer=timer)
+
+
+@retry_transient()
+def timer_resume(
+    *, guild_id: int, member_id: int, role_id: int, actor_id: int | None, now: datetime | None = None
+) -> TimerChange:
+    """Start the clock again: expiry = now + remainder."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        timer = _require_live(guild_id, member_id, role_id)
+        if timer.state != TimerState.PAUSED:
+            raise TimerError("That timer isn't paused.")
+        _activate(timer, now + timer.paused_remaining, now)
+        timer.save()
+        _event(timer, TimerEventKind.RESUME, actor_id)
+    return TimerChange(timer=timer)
+
+
+@retry_transient()
+def timer_pause_all(
+    *, guild_id: int, role_id: int, actor_id: int | None, duration: timedelta | None = None, now: datetime | None = None
+) -> int:
+    """Pause every running timer for a role (a global pause); return how many."""
+    if duration is not None:
+        _check_duration(duration)
+    now = now or timezone.now()
+    paused = 0
+    while True:
+        with transaction.atomic():
+            chunk = list(
+                TimedRole.objects.select_for_update(skip_locked=True)
+                .filter(guild_id=guild_id, role_id=role_id, state=TimerState.ACTIVE, expires_at__gt=now)
+                .order_by("pk")[:BATCH]
+            )
+            if not chunk:
+                return paused
+            for timer in chunk:
+                _pause(timer, now, duration, PauseKind.GLOBAL)
+            TimedRole.objects.bulk_update(
+                chunk, ["state", "paused_remaining", "expires_at", "next_warn_at", "pause_until", "pause_kind", "updated_at"]
+            )
+            TimerEvent.objects.bulk_create(
+                TimerEvent(timer=t, kind=TimerEventKind.PAUSE, actor_id=actor_id, detail="pause-all") for t in chunk
+            )
+            paused += len(chunk)
+
+
+@retry_transient()
+def timer_resume_all(*, guild_id: int, role_id: int, actor_id: int | None, now: datetime | None = None) -> int:
+    """Resume the timers a pause-all froze (members' own pauses stay); return how many."""
+    now = now or timezone.now()
+    resumed = 0
+    thresholds = _thresholds(guild_id)
+    while True:
+        with transaction.atomic():
+            chunk = list(
+                TimedRole.objects.select_for_update(skip_locked=True)
+                .filter(guild_id=guild_id, role_id=role_id, state=TimerState.PAUSED, pause_kind=PauseKind.GLOBAL)
+                .order_by("pk")[:BATCH]
+            )
+            if not chunk:
+                return resumed
+            for timer in chunk:
+                _resume_in_place(timer, now, thresholds)
+            TimedRole.objects.bulk_update(chunk, _RESUME_FIELDS)
+            TimerEvent.objects.bulk_create(
+                TimerEvent(timer=t, kind=TimerEventKind.RESUME, actor_id=actor_id, detail="resume-all") for t in chunk
+            )
+            resumed += len(chunk)
+
+
+_RESUME_FIELDS = ["state", "expires_at", "paused_remaining", "pause_until", "pause_kind", "warnings_sent", "next_warn_at", "updated_at"]
+
+
+def _resume_in_place(timer: TimedRole, now: datetime, thresholds: list[int]) -> None:
+    timer.state = TimerState.ACTIVE
+    timer.expires_at = now + timer.paused_remaining
+    timer.paused_remaining = None
+    timer.pause_until = None
+    timer.pause_kind = ""
+    timer.updated_at = now
+    warnings_arm(timer, thresholds, now)
+
+
+def timer_auto_resume(*, now: datetime | None = None, batch: int = BATCH) -> int:
+    """Resume paused timers whose pause deadline has passed; return how many.
+
+    Rows are claimed with SKIP LOCKED on PostgreSQL, so several workers split the work
+    and none waits on another or on a member's command.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        chunk = list(
+            TimedRole.objects.select_for_update(skip_locked=True)
+            .filter(state=TimerState.PAUSED, pause_until__lte=now)
+            .order_by("pause_until")[:batch]
+        )
+        thresholds_by_guild: dict[int, list[int]] = {}
+        for timer in chunk:
+            if timer.guild_id not in thresholds_by_guild:
+                thresholds_by_guild[timer.guild_id] = _thresholds(timer.guild_id)
+            # The remainder runs from the deadline, not from whenever the sweep got here.
+            _resume_in_place(timer, timer.pause_until, thresholds_by_guild[timer.guild_id])
+            timer.updated_at = now
+        TimedRole.objects.bulk_update(chunk, _RESUME_FIELDS)
+        TimerEvent.objects.bulk_create(TimerEvent(timer=t, kind=TimerEventKind.AUTO_RESUME) for t in chunk)
+    return len(chunk)
