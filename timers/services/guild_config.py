@@ -1,7 +1,7 @@
 """Per-guild timer configuration: admin role, warning thresholds, allowed roles, reports."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -36,15 +36,19 @@ def timer_settings_update(*, guild_id: int, admin_role_id: int | None) -> TimerS
 
 
 @retry_transient()
-def timer_warnings_set(*, guild_id: int, minutes: list[int], batch: int = 1000) -> list[int]:
+def timer_warnings_set(
+    *, guild_id: int, minutes: list[int], batch: int = 1000, now: datetime | None = None
+) -> list[int]:
     """Set the warning thresholds and move every active timer's next warning to match."""
-    cleaned = sorted({m for m in minutes if isinstance(m, int)}, reverse=True)
+    cleaned = sorted({m for m in minutes if isinstance(m, int) and not isinstance(m, bool)}, reverse=True)
     if len(cleaned) != len(set(minutes)) or any(not 1 <= m <= MAX_THRESHOLD_MINUTES for m in cleaned):
         raise TimerError(f"Warning times are whole minutes from 1 to {MAX_THRESHOLD_MINUTES}.")
     if len(cleaned) > MAX_THRESHOLDS:
         raise TimerError(f"At most {MAX_THRESHOLDS} warning times.")
+    now = now or timezone.now()
     with transaction.atomic():
         settings, _ = TimerSettings.objects.select_for_update().get_or_create(guild_id=guild_id)
+        previous = set(settings.warning_minutes)
         settings.warning_minutes = cleaned
         settings.save()
     # Reschedule live timers in batches so that no transaction holds many row locks for long.
@@ -59,7 +63,10 @@ def timer_warnings_set(*, guild_id: int, minutes: list[int], batch: int = 1000) 
             if not chunk:
                 return cleaned
             for timer in chunk:
-                timer.warnings_sent = [t for t in timer.warnings_sent if t in cleaned]
+                kept = {t for t in timer.warnings_sent if t in cleaned}
+                # A new threshold the remaining time is already inside would fire late: count it as dealt with.
+                passed = {t for t in cleaned if t not in previous and timer.expires_at - timedelta(minutes=t) <= now}
+                timer.warnings_sent = sorted(kept | passed, reverse=True)
                 warnings_schedule(timer, cleaned)
             TimedRole.objects.bulk_update(chunk, ["warnings_sent", "next_warn_at"])
             last_pk = chunk[-1].pk

@@ -271,6 +271,7 @@ def timer_pause_all(
                 return paused
             for timer in chunk:
                 _pause(timer, now, duration, PauseKind.GLOBAL)
+                timer.updated_at = now  # bulk_update does not apply auto_now
             TimedRole.objects.bulk_update(
                 chunk, ["state", "paused_remaining", "expires_at", "next_warn_at", "pause_until", "pause_kind", "updated_at"]
             )
