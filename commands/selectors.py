@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
 from config.database import lag_tolerant_alias
@@ -31,7 +31,8 @@ def command_search(*, guild_id: int, query: str) -> QuerySet[CustomCommand]:
     """Commands whose name or reply contains ``query`` (name matches first)."""
     query = (query or "").strip()[:100]
     found = CustomCommand.objects.filter(guild_id=guild_id).filter(Q(name__icontains=query) | Q(template__icontains=query))
-    return found.order_by("name")[:MAX_SEARCH_RESULTS]
+    name_first = Case(When(name__icontains=query, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return found.order_by(name_first, "name")[:MAX_SEARCH_RESULTS]
 
 
 def command_aliases(*, command: CustomCommand) -> list[str]:

@@ -11,6 +11,7 @@ from commands.services.custom_commands import (  # noqa: F401
     command_alias_add,
     command_alias_remove,
     command_cooldown_set,
+    command_cooldown_take,
     command_create,
     command_delete,
     command_edit,
@@ -18,5 +19,6 @@ from commands.services.custom_commands import (  # noqa: F401
     command_name_clean,
     command_use,
     commands_version,
+    commands_version_bump,
 )
 from commands.services.guild_settings import guild_settings_get, guild_settings_update  # noqa: F401

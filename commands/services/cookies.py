@@ -56,7 +56,11 @@ def _apply_delta(*, guild_id: int, member_id: int, delta: int, allow_negative: b
     if rows.update(balance=F("balance") + delta, updated_at=now):
         return CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).get()
     if CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).exists():
-        return None  # the row is there: it is the balance that is too low
+        # The balance is too low, or another giver created the row after the update looked
+        # (READ COMMITTED on PostgreSQL); the row is visible now, so one more update tells which.
+        if rows.update(balance=F("balance") + delta, updated_at=now):
+            return CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).get()
+        return None
     if delta < 0 and not allow_negative:
         return None
     try:

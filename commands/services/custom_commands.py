@@ -47,7 +47,8 @@ def _version_key(guild_id: int) -> str:
     return f"commands:version:{guild_id}"
 
 
-def _bump_version(guild_id: int) -> None:
+def commands_version_bump(guild_id: int) -> None:
+    """Tell every bot process that the guild's commands or settings changed."""
     # A fresh value rather than incr(): works the same on every cache backend and after eviction.
     cache.set(_version_key(guild_id), time.time_ns(), timeout=None)
 
@@ -73,7 +74,7 @@ def _resolve_for_update(guild_id: int, name: str) -> CustomCommand:
 
 
 def _after_commit_bump(guild_id: int) -> None:
-    transaction.on_commit(lambda: _bump_version(guild_id))
+    transaction.on_commit(lambda: commands_version_bump(guild_id))
 
 
 @retry_transient()
@@ -182,20 +183,29 @@ def command_enabled_set(*, guild_id: int, name: str, enabled: bool, note: str = 
     return command
 
 
-def command_use(
-    *, command: CustomCommand, member_id: int, channel_id: int, now_ts: float | None = None
+def command_cooldown_take(
+    *, command_pk: int, name: str, seconds: int, scope: str, member_id: int, channel_id: int, now_ts: float | None = None
 ) -> None:
-    """Record one use of ``command``, or raise CommandOnCooldown when it is cooling down.
+    """Start the command's cooldown for this caller, or raise CommandOnCooldown if it is running.
 
     The cooldown lives in the shared cache (``add`` is atomic there), so every bot
     process and shard sees the same one.
     """
-    if command.cooldown_seconds:
-        scope_id = {"member": member_id, "channel": channel_id}.get(command.cooldown_scope, 0)
-        key = f"commands:cooldown:{command.pk}:{command.cooldown_scope}:{scope_id}"
-        now = time.time() if now_ts is None else now_ts
-        if not cache.add(key, now + command.cooldown_seconds, timeout=command.cooldown_seconds):
-            until = cache.get(key) or now
-            wait = max(1, round(until - now))
-            raise CommandOnCooldown(f"`{command.name}` is cooling down; try again in {wait}s.", retry_after=wait)
+    if not seconds:
+        return
+    scope_id = {"member": member_id, "channel": channel_id}.get(scope, 0)
+    key = f"commands:cooldown:{command_pk}:{scope}:{scope_id}"
+    now = time.time() if now_ts is None else now_ts
+    if not cache.add(key, now + seconds, timeout=seconds):
+        until = cache.get(key) or now
+        wait = max(1, round(until - now))
+        raise CommandOnCooldown(f"`{name}` is cooling down; try again in {wait}s.", retry_after=wait)
+
+
+def command_use(*, command: CustomCommand, member_id: int, channel_id: int, now_ts: float | None = None) -> None:
+    """Record one use of ``command``, or raise CommandOnCooldown when it is cooling down."""
+    command_cooldown_take(
+        command_pk=command.pk, name=command.name, seconds=command.cooldown_seconds, scope=command.cooldown_scope,
+        member_id=member_id, channel_id=channel_id, now_ts=now_ts,
+    )
     CustomCommand.objects.filter(pk=command.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from commands.errors import SettingsInvalid
 from commands.models import GuildSettings
+from commands.services.custom_commands import commands_version_bump
 from config.database import retry_transient
 
 MAX_PREFIX_LENGTH = 8
@@ -61,4 +62,5 @@ def guild_settings_update(*, guild_id: int, **changes) -> GuildSettings:
         for field, value in cleaned.items():
             setattr(settings, field, value)
         settings.save()
+        transaction.on_commit(lambda: commands_version_bump(guild_id))
     return settings

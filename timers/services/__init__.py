@@ -1,4 +1,5 @@
 """Writes for timed roles (see the modules for each)."""
+from timers.services.expiry import timer_expire_record  # noqa: F401
 from timers.services.guild_config import (  # noqa: F401
     allowed_role_add,
     allowed_role_remove,

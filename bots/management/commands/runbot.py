@@ -11,6 +11,12 @@ class Command(BaseCommand):
         if not settings.DISCORD_TOKEN:
             self.stderr.write("runbot: DISCORD_TOKEN is not set; set it to the bot token from the Discord developer portal.")
             sys.exit(2)
-        from bots.runtime import run
+        from bots.runtime import StartupError, run
 
-        sys.exit(run())
+        try:
+            code = run()
+        except StartupError as exc:
+            self.stderr.write(f"runbot: {exc}")
+            sys.exit(exc.exit_code)
+        self.stdout.write("runbot: stopped")
+        sys.exit(code)

@@ -1,0 +1,123 @@
+"""The Guildhall bot: intents, mentions policy, prefixes, error handling and extensions."""
+from __future__ import annotations
+
+import logging
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from django.conf import settings
+from django.utils import timezone
+
+from bots.guild_cache import GuildCache
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = (
+    "bots.cogs.builtins",
+    "bots.cogs.custom_commands",
+    "bots.cogs.cookies",
+    "bots.cogs.timers",
+    "bots.cogs.guild_settings",
+    "bots.cogs.heartbeat",
+)
+GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
+
+
+def bot_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.members = True
+    intents.guild_messages = True
+    intents.message_content = True
+    intents.dm_messages = True
+    return intents
+
+
+class GuildhallTree(app_commands.CommandTree):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, ApplicationError) or isinstance(error, app_commands.CheckFailure):
+            text = str(original)
+        elif isinstance(error, app_commands.TransformerError):
+            text = f"I couldn't read `{error.value}` as a {error.type.name.replace('_', ' ').lower()}."
+        else:
+            logger.error("slash command failed", exc_info=original)
+            text = GENERIC_FAILURE
+        await send_private(interaction, text)
+
+
+async def send_private(interaction: discord.Interaction, text: str) -> None:
+    """Answer an interaction with an ephemeral line, whether or not it was answered already."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+# The bot has no voice features; skip discord.py's start-up warnings about voice libraries.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
+class GuildhallBot(commands.AutoShardedBot):
+    """One process, one or more shards; the cogs hold the features."""
+
+    def __init__(self, **options) -> None:
+        options.setdefault("shard_count", settings.SHARD_COUNT)
+        options.setdefault("shard_ids", settings.SHARD_IDS)
+        super().__init__(
+            command_prefix=self._prefix_for,
+            intents=bot_intents(),
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False),
+            help_command=None,
+            case_insensitive=True,
+            tree_cls=GuildhallTree,
+            # Only what the features need: no member list, a small message cache.
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+            max_messages=100,
+            **options,
+        )
+        self.guild_cache = GuildCache()
+        self.started_monotonic = time.monotonic()
+        self.started_at = timezone.now()
+
+    async def _prefix_for(self, bot: commands.Bot, message: discord.Message) -> list[str]:
+        if message.guild is None:
+            return [settings.GUILDHALL_DEFAULT_PREFIX]
+        return [(await self.guild_cache.settings(message.guild.id)).prefix]
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        synced = await self.tree.sync()
+        logger.info("loaded %d extensions; synced %d slash commands", len(EXTENSIONS), len(synced))
+
+    async def on_message(self, message: discord.Message) -> None:
+        # Cogs listen for cookies and custom commands; built-in commands go through here.
+        if message.author.bot:
+            return
+        await self.process_commands(message)
+
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        if isinstance(error, commands.CommandNotFound):
+            return  # custom commands and chatter are not errors
+        original = getattr(error, "original", error)
+        if isinstance(original, ApplicationError):
+            text = str(original)
+        elif isinstance(error, (commands.UserInputError, commands.CheckFailure)):
+            text = str(error) or "That command can't be used like that."
+            if isinstance(error, commands.MissingRequiredArgument) and ctx.command is not None:
+                text = f"Missing `{error.param.name}`. Usage: `{ctx.clean_prefix}{ctx.command.qualified_name} {ctx.command.signature}`"
+        elif isinstance(error, commands.CommandOnCooldown):
+            text = f"Slow down: try again in {error.retry_after:.0f}s."
+        else:
+            logger.error("command %s failed", ctx.command, exc_info=original)
+            text = GENERIC_FAILURE
+        if ctx.interaction is not None:
+            await ctx.send(text, ephemeral=True)
+        else:
+            await ctx.reply(text, mention_author=False)

@@ -1,0 +1,242 @@
+"""Custom commands in chat: use them (`!!name args`), and manage them (Praetbot forms and /command)."""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bots.checks import command_manager
+from bots.db import call
+from commands.command_templates import RenderContext, defuse_mentions
+from commands.errors import CommandOnCooldown
+from commands.selectors import command_aliases, command_get, command_list, command_search, cookie_balance
+from commands.services import (
+    command_alias_add,
+    command_alias_remove,
+    command_cooldown_set,
+    command_cooldown_take,
+    command_create,
+    command_delete,
+    command_edit,
+    command_enabled_set,
+)
+
+logger = logging.getLogger(__name__)
+MAX_REPLY = 2000
+
+
+def _names_page(guild_id: int, query: str | None = None) -> list[str]:
+    rows = command_search(guild_id=guild_id, query=query) if query else command_list(guild_id=guild_id)
+    return list(rows.values_list("name", flat=True)[:400])
+
+
+def _join_names(names: list[str], prefix: str, empty: str) -> str:
+    if not names:
+        return empty
+    text = ""
+    for index, name in enumerate(names):
+        piece = f"`{prefix}{name}`"
+        if len(text) + len(piece) + 40 > MAX_REPLY:
+            return f"{text} … and {len(names) - index} more"
+        text = f"{text}, {piece}" if text else piece
+    return text
+
+
+def _describe(guild_id: int, name: str) -> str | None:
+    command = command_get(guild_id=guild_id, name=name)
+    if command is None:
+        return None
+    aliases = command_aliases(command=command)
+    parts = [
+        f"**{command.name}** — {'enabled' if command.enabled else 'disabled'}; used {command.usage_count} times",
+        f"author: {f'<@{command.author_id}>' if command.author_id else 'unknown'}"
+        + (f"; last edited <t:{int(command.edited_at.timestamp())}:R>" if command.edited_at else ""),
+    ]
+    if aliases:
+        parts.append("aliases: " + ", ".join(f"`{a}`" for a in aliases))
+    if command.cooldown_seconds:
+        parts.append(f"cooldown: {command.cooldown_seconds}s per {command.cooldown_scope}")
+    if command.note:
+        parts.append(f"note: {command.note}")
+    return "\n".join(parts)
+
+
+def _raw(guild_id: int, name: str) -> str | None:
+    command = command_get(guild_id=guild_id, name=name)
+    if command is None:
+        return None
+    return "```\n" + command.template.replace("```", "`\u200b``")[: MAX_REPLY - 10] + "\n```"
+
+
+class CustomCommands(commands.Cog):
+    def __init__(self, bot) -> None:
+        self.bot = bot
+
+    # -- using them ---------------------------------------------------------------------
+    @commands.Cog.listener("on_message")
+    async def run_custom_command(self, message: discord.Message) -> None:
+        if message.author.bot or message.guild is None:
+            return
+        content = message.content
+        if not content:
+            return
+        guild_id = message.guild.id
+        prefix = (await self.bot.guild_cache.settings(guild_id)).prefix
+        if not content.startswith(prefix) or len(content) == len(prefix):
+            return
+        words = content[len(prefix):].split()
+        if not words:
+            return
+        name = words[0].lower()
+        if self.bot.get_command(name) is not None:
+            return  # a built-in; process_commands handles it
+        cached = await self.bot.guild_cache.command(guild_id, name)
+        if cached is None or not cached.enabled or cached.compiled is None:
+            return  # unknown names are chatter, not errors
+        try:
+            if cached.cooldown_seconds:
+                await call(
+                    command_cooldown_take, command_pk=cached.pk, name=cached.name, seconds=cached.cooldown_seconds,
+                    scope=cached.cooldown_scope, member_id=message.author.id, channel_id=message.channel.id,
+                )
+        except CommandOnCooldown as exc:
+            await message.reply(str(exc), mention_author=False)
+            return
+        cookies = None
+        if cached.compiled.uses_cookies:
+            cookies = await call(cookie_balance, guild_id=guild_id, member_id=message.author.id)
+        ctx = RenderContext(
+            user_id=message.author.id,
+            user_name=message.author.display_name,
+            channel_id=message.channel.id,
+            guild_name=message.guild.name,
+            args=tuple(words[1:]),
+            cookies=cookies,
+        )
+        text = cached.compiled.render(ctx)
+        self.bot.guild_cache.count_use(cached.pk)
+        if text.strip():
+            await message.channel.send(text)
+
+    # -- Praetbot's management forms ----------------------------------------------------
+    @commands.command(name="addCommand")
+    @command_manager()
+    async def add_command(self, ctx: commands.Context, name: str, *, template: str) -> None:
+        """Add a custom command: addCommand <name> <reply>."""
+        created = await call(command_create, guild_id=ctx.guild.id, name=name, template=template, author_id=ctx.author.id)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"Added `{ctx.clean_prefix}{created.name}`.")
+
+    @commands.command(name="removeCommand")
+    @command_manager()
+    async def remove_command(self, ctx: commands.Context, name: str) -> None:
+        """Remove a custom command: removeCommand <name>."""
+        removed = await call(command_delete, guild_id=ctx.guild.id, name=name)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"Removed `{ctx.clean_prefix}{removed}`.")
+
+    @commands.command(name="listCommands")
+    @commands.guild_only()
+    async def list_commands(self, ctx: commands.Context) -> None:
+        """List this server's custom commands."""
+        names = await call(_names_page, guild_id=ctx.guild.id)
+        await ctx.send(_join_names(names, ctx.clean_prefix, "No custom commands yet."))
+
+    # -- /command -----------------------------------------------------------------------
+    @commands.hybrid_group(name="command", fallback="list", invoke_without_command=True)
+    @commands.guild_only()
+    async def command_group(self, ctx: commands.Context) -> None:
+        """List this server's custom commands."""
+        names = await call(_names_page, guild_id=ctx.guild.id)
+        await ctx.send(_join_names(names, _prefix(ctx), "No custom commands yet."))
+
+    @command_group.command(name="add")
+    @command_manager()
+    async def command_add(self, ctx: commands.Context, name: str, *, template: str) -> None:
+        """Add a custom command."""
+        await self.add_command.callback(self, ctx, name, template=template)
+
+    @command_group.command(name="edit")
+    @command_manager()
+    async def command_edit(self, ctx: commands.Context, name: str, *, template: str) -> None:
+        """Replace a custom command's reply."""
+        edited = await call(command_edit, guild_id=ctx.guild.id, name=name, template=template, editor_id=ctx.author.id)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"Updated `{edited.name}`.")
+
+    @command_group.command(name="remove")
+    @command_manager()
+    async def command_remove(self, ctx: commands.Context, name: str) -> None:
+        """Remove a custom command."""
+        await self.remove_command.callback(self, ctx, name)
+
+    @command_group.command(name="show")
+    async def command_show(self, ctx: commands.Context, name: str) -> None:
+        """Show a custom command's details."""
+        text = await call(_describe, guild_id=ctx.guild.id, name=name)
+        await ctx.send(defuse_mentions(text) if text else f"There is no command called `{name[:32]}`.")
+
+    @command_group.command(name="raw")
+    async def command_raw(self, ctx: commands.Context, name: str) -> None:
+        """Show a custom command's reply template as written."""
+        text = await call(_raw, guild_id=ctx.guild.id, name=name)
+        await ctx.send(defuse_mentions(text) if text else f"There is no command called `{name[:32]}`.")
+
+    @command_group.command(name="search")
+    async def command_search_(self, ctx: commands.Context, *, query: str) -> None:
+        """Find custom commands by name or reply text."""
+        names = await call(_names_page, guild_id=ctx.guild.id, query=query)
+        await ctx.send(_join_names(names, _prefix(ctx), f"No command matches `{defuse_mentions(query[:50])}`."))
+
+    @command_group.command(name="cooldown")
+    @command_manager()
+    async def command_cooldown(self, ctx: commands.Context, name: str, seconds: int, scope: str = "member") -> None:
+        """Set a cooldown (seconds; per member, channel or guild). 0 turns it off."""
+        command = await call(command_cooldown_set, guild_id=ctx.guild.id, name=name, seconds=seconds, scope=scope.lower())
+        self.bot.guild_cache.forget(ctx.guild.id)
+        state = f"{seconds}s per {command.cooldown_scope}" if seconds else "off"
+        await ctx.send(f"Cooldown of `{command.name}`: {state}.")
+
+    @command_group.command(name="alias")
+    @command_manager()
+    async def command_alias(self, ctx: commands.Context, name: str, alias: str) -> None:
+        """Give a custom command another name."""
+        created = await call(command_alias_add, guild_id=ctx.guild.id, name=name, alias=alias)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"`{created.name}` now also runs `{created.command.name}`.")
+
+    @command_group.command(name="unalias")
+    @command_manager()
+    async def command_unalias(self, ctx: commands.Context, alias: str) -> None:
+        """Remove an alias."""
+        target = await call(command_alias_remove, guild_id=ctx.guild.id, alias=alias)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"Removed the alias `{alias.lower()[:32]}` of `{target}`.")
+
+    @command_group.command(name="enable")
+    @command_manager()
+    async def command_enable(self, ctx: commands.Context, name: str) -> None:
+        """Turn a custom command back on."""
+        command = await call(command_enabled_set, guild_id=ctx.guild.id, name=name, enabled=True)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"`{command.name}` is on.")
+
+    @command_group.command(name="disable")
+    @command_manager()
+    async def command_disable(self, ctx: commands.Context, name: str) -> None:
+        """Turn a custom command off without deleting it."""
+        command = await call(command_enabled_set, guild_id=ctx.guild.id, name=name, enabled=False)
+        self.bot.guild_cache.forget(ctx.guild.id)
+        await ctx.send(f"`{command.name}` is off.")
+
+    async def cog_unload(self) -> None:
+        await self.bot.guild_cache.flush_usage()
+
+
+def _prefix(ctx: commands.Context) -> str:
+    return ctx.clean_prefix if ctx.interaction is None else ""
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(CustomCommands(bot))

@@ -1,0 +1,107 @@
+"""Server settings from chat: prefix, manager roles and the cookie rules (Manage Server)."""
+from __future__ import annotations
+
+import discord
+from discord.ext import commands
+
+from bots.checks import guild_admin
+from bots.db import call
+from commands.services import guild_settings_update
+from timers.services import timer_settings_get, timer_settings_update
+
+NO_PINGS = discord.AllowedMentions.none()
+
+
+def _switch(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "yes", "true", "1", "enable", "enabled"):
+        return True
+    if lowered in ("off", "no", "false", "0", "disable", "disabled"):
+        return False
+    raise commands.BadArgument("Say `on` or `off`.")
+
+
+class GuildSettingsCog(commands.Cog, name="Settings"):
+    def __init__(self, bot) -> None:
+        self.bot = bot
+
+    async def _update(self, ctx: commands.Context, **changes) -> None:
+        await call(guild_settings_update, guild_id=ctx.guild.id, **changes)
+        self.bot.guild_cache.forget(ctx.guild.id)
+
+    @commands.hybrid_group(name="settings", fallback="show", invoke_without_command=True)
+    @commands.guild_only()
+    async def settings_group(self, ctx: commands.Context) -> None:
+        """Show this server's settings."""
+        s = await self.bot.guild_cache.settings(ctx.guild.id)
+        t = await call(timer_settings_get, guild_id=ctx.guild.id)
+        cap = s.cookie_daily_cap or "no cap"
+        lines = [
+            f"prefix: `{s.prefix}`",
+            f"command manager role: {f'<@&{s.manager_role_id}>' if s.manager_role_id else 'none (Manage Server only)'}",
+            f"timer admin role: {f'<@&{t.admin_role_id}>' if t.admin_role_id else 'none (Manage Roles only)'}",
+            f"cookies: cooldown {s.cookie_pair_cooldown_seconds}s per pair, {cap} a day, up to {s.cookie_message_cap} per message, "
+            f"negative counts {'allowed' if s.cookie_allow_negative else 'not allowed'}, DM {'on' if s.cookie_dm_receiver else 'off'}",
+            f"timer warnings: {', '.join(f'{m} min' for m in t.warning_minutes) or 'none'}",
+        ]
+        await ctx.send("\n".join(lines), allowed_mentions=NO_PINGS)
+
+    @settings_group.command(name="prefix")
+    @guild_admin()
+    async def prefix(self, ctx: commands.Context, prefix: str) -> None:
+        """Change the command prefix (default !!)."""
+        await self._update(ctx, prefix=prefix)
+        await ctx.send(f"Prefix is now `{prefix}`.")
+
+    @settings_group.command(name="manager-role")
+    @guild_admin()
+    async def manager_role(self, ctx: commands.Context, role: discord.Role | None = None) -> None:
+        """Set (or clear) the role that may manage custom commands."""
+        await self._update(ctx, manager_role_id=role.id if role else None)
+        await ctx.send(f"Command manager role: {role.mention if role else 'none'}.", allowed_mentions=NO_PINGS)
+
+    @settings_group.command(name="timer-admin-role")
+    @guild_admin()
+    async def timer_admin_role(self, ctx: commands.Context, role: discord.Role | None = None) -> None:
+        """Set (or clear) the role that may manage other members' timers."""
+        await call(timer_settings_update, guild_id=ctx.guild.id, admin_role_id=role.id if role else None)
+        await ctx.send(f"Timer admin role: {role.mention if role else 'none'}.", allowed_mentions=NO_PINGS)
+
+    @settings_group.command(name="cookie-cooldown")
+    @guild_admin()
+    async def cookie_cooldown(self, ctx: commands.Context, seconds: int) -> None:
+        """Seconds before the same member may change the same member's cookies again (0 = off)."""
+        await self._update(ctx, cookie_pair_cooldown_seconds=seconds)
+        await ctx.send(f"Cookie cooldown: {seconds}s per pair.")
+
+    @settings_group.command(name="cookie-cap")
+    @guild_admin()
+    async def cookie_cap(self, ctx: commands.Context, per_day: int = 0) -> None:
+        """Cookie changes each member may make per 24 hours (0 = no cap)."""
+        await self._update(ctx, cookie_daily_cap=per_day or None)
+        await ctx.send(f"Daily cookie cap: {per_day or 'none'}.")
+
+    @settings_group.command(name="cookie-message-cap")
+    @guild_admin()
+    async def cookie_message_cap(self, ctx: commands.Context, mentions: int) -> None:
+        """How many `@member++` in one message count."""
+        await self._update(ctx, cookie_message_cap=mentions)
+        await ctx.send(f"Up to {mentions} cookie changes per message.")
+
+    @settings_group.command(name="cookie-negatives")
+    @guild_admin()
+    async def cookie_negatives(self, ctx: commands.Context, allowed: str) -> None:
+        """Allow cookie counts below zero (on/off)."""
+        await self._update(ctx, cookie_allow_negative=_switch(allowed))
+        await ctx.send(f"Negative cookie counts: {'allowed' if _switch(allowed) else 'not allowed'}.")
+
+    @settings_group.command(name="cookie-dm")
+    @guild_admin()
+    async def cookie_dm(self, ctx: commands.Context, enabled: str) -> None:
+        """DM members when they get a cookie (on/off)."""
+        await self._update(ctx, cookie_dm_receiver=_switch(enabled))
+        await ctx.send(f"Cookie DMs: {'on' if _switch(enabled) else 'off'}.")
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(GuildSettingsCog(bot))

@@ -1,0 +1,114 @@
+"""What the bot keeps in memory per guild: prefix, rules and compiled custom commands.
+
+Entries are checked against the guild's version key in the shared cache at most every
+``CHECK_SECONDS``, so a change made by the web process or another shard reaches this one
+within that time, and a plain chat message costs no database query and no cache call.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db.models import F
+
+from bots.db import call
+from commands.command_templates import CompiledTemplate, compile_template
+from commands.errors import CommandError
+from commands.models import CommandAlias, CustomCommand, GuildSettings
+from commands.services import commands_version, guild_settings_get
+
+CHECK_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CachedCommand:
+    pk: int
+    name: str
+    compiled: CompiledTemplate | None  # None when the stored template no longer compiles
+    enabled: bool
+    cooldown_seconds: int
+    cooldown_scope: str
+
+
+@dataclass
+class GuildEntry:
+    version: int
+    settings: GuildSettings
+    commands: dict[str, CachedCommand] | None = None  # loaded on the first command message
+    checked_at: float = field(default_factory=time.monotonic)
+
+
+def _load_settings(guild_id: int) -> tuple[int, GuildSettings]:
+    return commands_version(guild_id), guild_settings_get(guild_id)
+
+
+def _load_commands(guild_id: int) -> dict[str, CachedCommand]:
+    found: dict[str, CachedCommand] = {}
+    by_pk: dict[int, CachedCommand] = {}
+    rows = CustomCommand.objects.filter(guild_id=guild_id).values_list(
+        "pk", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope"
+    )
+    for pk, name, template, enabled, cooldown, scope in rows.iterator(chunk_size=2000):
+        try:
+            compiled = compile_template(template)
+        except CommandError:
+            compiled = None
+        by_pk[pk] = found[name] = CachedCommand(pk, name, compiled, enabled, cooldown, scope)
+    for alias, command_pk in CommandAlias.objects.filter(guild_id=guild_id).values_list("name", "command_id"):
+        if command_pk in by_pk:
+            found[alias] = by_pk[command_pk]
+    return found
+
+
+def _flush_usage(counts: dict[int, int], last_used) -> None:
+    for pk, n in counts.items():
+        CustomCommand.objects.filter(pk=pk).update(usage_count=F("usage_count") + n, last_used_at=last_used)
+
+
+class GuildCache:
+    """Per-process cache of guild configuration and commands."""
+
+    def __init__(self) -> None:
+        self._guilds: dict[int, GuildEntry] = {}
+        self._usage: Counter[int] = Counter()
+
+    async def entry(self, guild_id: int) -> GuildEntry:
+        entry = self._guilds.get(guild_id)
+        now = time.monotonic()
+        if entry is not None and now - entry.checked_at < CHECK_SECONDS:
+            return entry
+        if entry is not None:
+            current = await call(commands_version, guild_id=guild_id)
+            if current == entry.version:
+                entry.checked_at = now
+                return entry
+        version, settings = await call(_load_settings, guild_id=guild_id)
+        entry = self._guilds[guild_id] = GuildEntry(version=version, settings=settings)
+        return entry
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        return (await self.entry(guild_id)).settings
+
+    async def command(self, guild_id: int, name: str) -> CachedCommand | None:
+        entry = await self.entry(guild_id)
+        if entry.commands is None:
+            entry.commands = await call(_load_commands, guild_id=guild_id)
+        return entry.commands.get(name)
+
+    def forget(self, guild_id: int) -> None:
+        """Drop a guild's entry (after this process changed it)."""
+        self._guilds.pop(guild_id, None)
+
+    def count_use(self, command_pk: int) -> None:
+        """Count a use in memory; ``flush_usage`` writes the counts in one go."""
+        self._usage[command_pk] += 1
+
+    async def flush_usage(self) -> int:
+        if not self._usage:
+            return 0
+        from django.utils import timezone
+
+        counts, self._usage = dict(self._usage), Counter()
+        await call(_flush_usage, counts=counts, last_used=timezone.now())
+        return sum(counts.values())
