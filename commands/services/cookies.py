@@ -39,7 +39,7 @@ def cookie_mentions_parse(content: str, cap: int) -> list[tuple[int, int]]:
     seen: set[int] = set()
     for match in _MENTION_CHANGE.finditer(content):
         member_id = int(match.group(1))
-        if member_id in seen or member_id <= 0:
+        if member_id in seen or not 0 < member_id < 2**63:  # Discord ids are 64-bit
             continue
         seen.add(member_id)
         found.append((member_id, 1 if match.group(2) == "++" else -1))
