@@ -68,6 +68,7 @@ class GuildhallBot(commands.AutoShardedBot):
     def __init__(self, **options) -> None:
         options.setdefault("shard_count", settings.SHARD_COUNT)
         options.setdefault("shard_ids", settings.SHARD_IDS)
+        options.setdefault("guild_ready_timeout", settings.DISCORD_GUILD_READY_TIMEOUT)
         super().__init__(
             command_prefix=self._prefix_for,
             intents=bot_intents(),

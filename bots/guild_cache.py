@@ -6,6 +6,7 @@ within that time, and a plain chat message costs no database query and no cache 
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,16 +73,29 @@ class GuildCache:
     def __init__(self) -> None:
         self._guilds: dict[int, GuildEntry] = {}
         self._usage: Counter[int] = Counter()
+        # One load per guild at a time: messages arriving together share it.
+        self._loading: dict[tuple[str, int], asyncio.Task] = {}
+
+    async def _once(self, kind: str, guild_id: int, load):
+        key = (kind, guild_id)
+        task = self._loading.get(key)
+        if task is None:
+            task = self._loading[key] = asyncio.ensure_future(load())
+            task.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(task)
 
     async def entry(self, guild_id: int) -> GuildEntry:
         entry = self._guilds.get(guild_id)
         now = time.monotonic()
         if entry is not None and now - entry.checked_at < CHECK_SECONDS:
             return entry
+        return await self._once("entry", guild_id, lambda: self._refresh(guild_id, entry))
+
+    async def _refresh(self, guild_id: int, entry: GuildEntry | None) -> GuildEntry:
         if entry is not None:
             current = await call(commands_version, guild_id=guild_id)
             if current == entry.version:
-                entry.checked_at = now
+                entry.checked_at = time.monotonic()
                 return entry
         version, settings = await call(_load_settings, guild_id=guild_id)
         entry = self._guilds[guild_id] = GuildEntry(version=version, settings=settings)
@@ -93,7 +107,9 @@ class GuildCache:
     async def command(self, guild_id: int, name: str) -> CachedCommand | None:
         entry = await self.entry(guild_id)
         if entry.commands is None:
-            entry.commands = await call(_load_commands, guild_id=guild_id)
+            loaded = await self._once("commands", guild_id, lambda: call(_load_commands, guild_id=guild_id))
+            if entry.commands is None:
+                entry.commands = loaded
         return entry.commands.get(name)
 
     def forget(self, guild_id: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import envbool, envint, envintlist, envlist, envstr
+from config.env import envbool, envfloat, envint, envintlist, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("GUILDHALL_DATA_DIR", str(BASE_DIR / "data")))
@@ -121,6 +121,9 @@ def _sqlite(path: str | Path) -> dict:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
+        # A local file: keep the connection (re-opening re-runs the PRAGMAs on every request).
+        "CONN_MAX_AGE": None,
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             # Writers take the lock when they begin, so a read-then-write transaction never
             # fails half way with "database is locked"; the busy timeout makes them queue.
@@ -201,6 +204,8 @@ DISCORD_API_BASE = envstr("DISCORD_API_BASE", "https://discord.com/api/v10").rst
 DISCORD_GATEWAY_URL = envstr("DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/")
 SHARD_COUNT = envint("SHARD_COUNT", 0, minimum=0) or None
 SHARD_IDS = envintlist("SHARD_IDS")
+# Seconds discord.py waits after the last GUILD_CREATE before "ready" (short in tests).
+DISCORD_GUILD_READY_TIMEOUT = envfloat("DISCORD_GUILD_READY_TIMEOUT", 2.0, minimum=0)
 if not DISCORD_API_BASE.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"DISCORD_API_BASE must be an http(s) URL, not {DISCORD_API_BASE!r}")
 if not DISCORD_GATEWAY_URL.startswith(("ws://", "wss://")):

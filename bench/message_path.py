@@ -1,0 +1,172 @@
+"""The bot's message path, in process: discord.py parses each gateway MESSAGE_CREATE and
+dispatches it to Guildhall's handlers; replies go to a stub HTTP layer (no network).
+
+    .venv/bin/python bench/message_path.py            # uses DATABASE_URL (PostgreSQL for the figures)
+
+Rows: (a) plain chat; (b) custom-command hits with the guild's commands cached;
+(c) the Praetbot pattern: load every command of the guild on each command message, then
+match; (d) one indexed query per command message through sync_to_async.
+"""
+from __future__ import annotations
+
+import _setup  # noqa: F401  (Django set-up)
+
+import asyncio
+import time
+
+import discord
+from asgiref.sync import sync_to_async
+
+from bots.bot import EXTENSIONS, GuildhallBot
+from commands.command_templates import RenderContext, compile_template
+from commands.models import CustomCommand
+
+GUILD = 990_000_000_000_000_001
+CHANNEL = GUILD + 1
+BOT_ID = GUILD + 2
+MEMBER = GUILD + 3
+N_COMMANDS = 10_000
+
+
+def seed() -> None:
+    CustomCommand.objects.filter(guild_id=GUILD).delete()
+    CustomCommand.objects.bulk_create(
+        [CustomCommand(guild_id=GUILD, name=f"cmd{i}", template=f"Hello {{user}}, you said {{args}} (#{i})") for i in range(N_COMMANDS)],
+        batch_size=2000,
+    )
+
+
+def user(uid: int, name: str, bot: bool = False) -> dict:
+    return {"id": str(uid), "username": name, "discriminator": "0", "avatar": None, "global_name": name, "bot": bot}
+
+
+def guild_payload() -> dict:
+    return {
+        "id": str(GUILD), "name": "Bench", "owner_id": str(MEMBER), "member_count": 2, "large": False,
+        "roles": [{"id": str(GUILD), "name": "@everyone", "permissions": "68608", "position": 0, "color": 0,
+                   "hoist": False, "managed": False, "mentionable": False}],
+        "channels": [{"id": str(CHANNEL), "type": 0, "name": "general", "position": 0, "permission_overwrites": []}],
+        "members": [{"user": user(BOT_ID, "Guildhall", True), "roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
+                     "deaf": False, "mute": False, "flags": 0}],
+        "emojis": [], "stickers": [], "features": [], "threads": [], "stage_instances": [], "voice_states": [],
+        "presences": [],
+    }
+
+
+def message(i: int, content: str) -> dict:
+    return {
+        "id": str(10**17 + i), "channel_id": str(CHANNEL), "guild_id": str(GUILD), "author": user(MEMBER, "member"),
+        "member": {"roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False, "mute": False, "flags": 0},
+        "content": content, "timestamp": "2026-11-23T00:00:00+00:00", "edited_timestamp": None, "tts": False,
+        "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": False,
+        "type": 0,
+    }
+
+
+class StubHTTP:
+    """Answers the bot's REST calls locally, counting the messages it would have posted."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def request(self, route, **kwargs):
+        self.sent += 1
+        payload = kwargs.get("json") or {}
+        reply = message(self.sent, payload.get("content") or "")
+        reply["author"] = user(BOT_ID, "Guildhall", True)
+        return reply
+
+
+async def build_bot() -> tuple[GuildhallBot, StubHTTP]:
+    bot = GuildhallBot()
+    await bot._async_setup_hook()  # binds the bot to this event loop, as `async with bot` would
+    state = bot._connection
+    state.user = discord.ClientUser(state=state, data=user(BOT_ID, "Guildhall", True))
+    stub = StubHTTP()
+    bot.http.request = stub.request
+    for extension in EXTENSIONS:
+        if not extension.endswith("heartbeat"):
+            await bot.load_extension(extension)
+    state.parse_guild_create(guild_payload())
+    return bot, stub
+
+
+async def drain() -> None:
+    current = asyncio.current_task()
+    while pending := [t for t in asyncio.all_tasks() if t is not current and not t.done()]:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_messages(bot: GuildhallBot, contents: list[str]) -> float:
+    state = bot._connection
+    start = time.perf_counter()
+    for i, content in enumerate(contents):
+        state.parse_message_create(message(i, content))
+        if i % 200 == 199:
+            await drain()
+    await drain()
+    return time.perf_counter() - start
+
+
+def praetbot_lookup(name: str):
+    """Praetbot: every command of the guild, from the database, on each command message."""
+    by_name = {c.name: c for c in CustomCommand.objects.filter(guild_id=GUILD)}
+    return by_name.get(name)
+
+
+def indexed_lookup(name: str):
+    return CustomCommand.objects.filter(guild_id=GUILD, name=name).first()
+
+
+async def lookup_and_render(lookup, count: int) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        command = await sync_to_async(lookup)(f"cmd{i % N_COMMANDS}")
+        compile_template(command.template).render(RenderContext(MEMBER, "member", CHANNEL, "Bench", ("hi",)))
+    return time.perf_counter() - start
+
+
+async def main() -> None:
+    from _setup import QueryCounter, machine, print_table
+
+    counter = QueryCounter()  # before any connection opens, so every one is counted
+    await sync_to_async(seed)()
+    bot, stub = await build_bot()
+    rows = []
+
+    chat = [f"just chatting about thing {i}, nothing to see" for i in range(20_000)]
+    before = counter.count
+    elapsed = await run_messages(bot, chat)
+    rows.append(["(a) plain chat", f"{len(chat)}", f"{len(chat) / elapsed:,.0f}", f"{(counter.count - before) / len(chat):.3f}", "—"])
+
+    await run_messages(bot, ["!!cmd1 warm"])  # one load of the guild's commands
+    hits = [f"!!cmd{i % N_COMMANDS} some args" for i in range(20_000)]
+    stub.sent = 0
+    before = counter.count
+    elapsed = await run_messages(bot, hits)
+    assert stub.sent == len(hits), f"{stub.sent} replies for {len(hits)} commands"
+    cached_rate = len(hits) / elapsed
+    cached_queries = (counter.count - before) / len(hits)
+
+    praet_n = 40
+    before = counter.count
+    praet_rate = praet_n / await lookup_and_render(praetbot_lookup, praet_n)
+    praet_queries = (counter.count - before) / praet_n
+    plain_n = 3000
+    before = counter.count
+    plain_rate = plain_n / await lookup_and_render(indexed_lookup, plain_n)
+    plain_queries = (counter.count - before) / plain_n
+
+    rows.append(["(b) command hits, cache warm", f"{len(hits)}", f"{cached_rate:,.0f}", f"{cached_queries:.3f}", "1x"])
+    rows.append(["(c) Praetbot: load all, then match", f"{praet_n}", f"{praet_rate:,.1f}", f"{praet_queries:.1f}", f"{cached_rate / praet_rate:,.0f}x slower"])
+    rows.append(["(d) one indexed query per message", f"{plain_n}", f"{plain_rate:,.0f}", f"{plain_queries:.1f}", f"{cached_rate / plain_rate:,.1f}x slower"])
+    print_table(
+        f"Message path, {N_COMMANDS:,} custom commands in the guild — {machine()}",
+        ["case", "messages", "messages/s", "queries/message", "vs (b)"],
+        rows,
+    )
+    await sync_to_async(CustomCommand.objects.filter(guild_id=GUILD).delete)()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
