@@ -12,5 +12,5 @@ class ScheduleSpec:
 
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
-    ScheduleSpec(name="guildhall.timers.sweep", func="timers.tasks.sweep_due_timers", minutes=1),
+    ScheduleSpec(name="guildhall.timers.sweep", func="bots.tasks.sweep_timers", minutes=1),
 )

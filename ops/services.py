@@ -28,3 +28,14 @@ def shard_heartbeat_record(
             "last_seen": timezone.now(),
         },
     )
+
+
+@retry_transient()
+def sweep_run_record(**figures) -> None:
+    """Keep one sweep run's figures; runs older than a week are dropped."""
+    from datetime import timedelta
+
+    from ops.models import SweepRun
+
+    SweepRun.objects.create(**figures)
+    SweepRun.objects.filter(started_at__lt=timezone.now() - timedelta(days=7)).delete()

@@ -6,7 +6,9 @@ a failure, so a CI run on PostgreSQL can't quietly test less.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -16,6 +18,7 @@ from django.db import connection
 if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
     # Keep the tests' cache away from a running instance's.
     settings.CACHES["default"]["LOCATION"] = tempfile.mkdtemp(prefix="guildhall-test-cache-")
+    atexit.register(shutil.rmtree, settings.CACHES["default"]["LOCATION"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

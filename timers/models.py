@@ -65,6 +65,7 @@ class ExpiryOutcome(models.TextChoices):
     ROLE_GONE = "role_gone", "role was deleted"
     FORBIDDEN = "forbidden", "bot may not remove the role"
     FAILED_RETRY = "failed_retry", "failed, will retry"
+    FAILED = "failed", "failed after retries"
 
 
 class TimedRole(models.Model):
@@ -92,6 +93,10 @@ class TimedRole(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=ExpiryOutcome.choices, blank=True)
     outcome_detail = models.CharField(max_length=300, blank=True)
+    # A sweep worker's claim: others skip the row until the lease ends (or its worker dies).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed attempts to remove the role at expiry.")
 
     class Meta:
         constraints = [

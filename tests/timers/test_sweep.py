@@ -16,7 +16,7 @@ from timers.services import (
     timer_set,
     timer_warnings_set,
 )
-from timers.tasks import sweep_due_timers
+from bots.tasks import sweep_timers
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def test_it_sweeps_due_timers_as_a_task():
     later = paused_timer(2, set_at=set_at, length=timedelta(hours=3), paused_at=set_at + timedelta(minutes=30),
                          pause_for=timedelta(hours=5))
 
-    assert sweep_due_timers() == {"resumed": 1}
+    assert sweep_timers(seconds=0)["resumed"] == 1
 
     row = stored(due)
     assert row.state == TimerState.ACTIVE
@@ -138,5 +138,5 @@ def test_it_sweeps_due_timers_as_a_task():
     assert stored(later).pause_kind == PauseKind.MEMBER
     assert auto_resume_events() == 1
 
-    assert sweep_due_timers() == {"resumed": 0}
+    assert sweep_timers(seconds=0)["resumed"] == 0
     assert auto_resume_events() == 1

@@ -1,0 +1,100 @@
+"""Discord's REST API for the worker: role changes and posts, no gateway.
+
+Built on discord.py's own HTTP client, which keeps Discord's per-route and global rate
+limits (it waits out 429 ``retry_after``) and backs off on 5xx. Posts carry a nonce with
+``enforce_nonce`` so that a send repeated after a crash is not posted twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+import discord
+from discord.http import HTTPClient, handle_message_parameters
+from django.conf import settings
+
+from bots.role_changes import outcome_of
+from bots.runtime import apply_endpoints
+from timers.models import ExpiryOutcome
+
+logger = logging.getLogger(__name__)
+CANNOT_POST = (discord.Forbidden, discord.NotFound)
+
+
+def nonce_for(*parts: object) -> str:
+    """A stable nonce (Discord takes at most 25 characters) for one logical post."""
+    return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=12).hexdigest()[:25]
+
+
+class DiscordRest:
+    """``async with DiscordRest() as rest:`` — log in with the bot token, then call."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token or settings.DISCORD_TOKEN
+        self.http: HTTPClient | None = None
+        self._dm_channels: dict[int, int] = {}
+
+    async def __aenter__(self) -> "DiscordRest":
+        if not self.token:
+            raise RuntimeError("DISCORD_TOKEN is not set")
+        apply_endpoints()
+        self.http = HTTPClient(asyncio.get_running_loop())
+        await self.http.static_login(self.token)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    async def role_add(self, guild_id: int, user_id: int, role_id: int, reason: str) -> str | None:
+        """Grant a role; None on success, else the outcome that explains the refusal."""
+        try:
+            await self.http.add_role(guild_id, user_id, role_id, reason=reason)
+        except discord.HTTPException as exc:
+            return outcome_of(exc)
+        return None
+
+    async def role_remove(self, guild_id: int, user_id: int, role_id: int, reason: str) -> tuple[str, str]:
+        """Take a role away (idempotent on Discord's side); the outcome and Discord's words."""
+        try:
+            await self.http.remove_role(guild_id, user_id, role_id, reason=reason)
+        except discord.HTTPException as exc:
+            return outcome_of(exc), f"{exc.status} {exc.code}: {exc.text}"[:300]
+        return ExpiryOutcome.REMOVED, ""
+
+    async def post(
+        self,
+        channel_id: int,
+        *,
+        content: str | None = None,
+        embed: discord.Embed | None = None,
+        nonce: str | None = None,
+        ping_users: list[int] | None = None,
+    ) -> int:
+        """Post to a channel; return the message id. Raises discord.HTTPException."""
+        mentions = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(u) for u in ping_users or []])
+        with handle_message_parameters(
+            content=content, embed=embed if embed is not None else discord.utils.MISSING, nonce=nonce,
+            allowed_mentions=mentions,
+        ) as params:
+            message = await self.http.send_message(channel_id, params=params)
+        return int(message["id"])
+
+    async def post_or_dm(self, channel_id: int | None, user_id: int, content: str, nonce: str) -> str:
+        """Post to the channel when the bot may, else DM the member; say where it went."""
+        if channel_id:
+            try:
+                await self.post(channel_id, content=content, nonce=nonce, ping_users=[user_id])
+                return "channel"
+            except CANNOT_POST as exc:
+                logger.info("cannot post to channel %s (%s); sending a DM instead", channel_id, exc.status)
+        try:
+            dm = self._dm_channels.get(user_id)
+            if dm is None:
+                dm = self._dm_channels[user_id] = int((await self.http.start_private_message(user_id))["id"])
+            await self.post(dm, content=content, nonce=nonce)
+            return "dm"
+        except CANNOT_POST as exc:
+            logger.info("cannot DM member %s (%s)", user_id, exc.status)
+            return "nowhere"

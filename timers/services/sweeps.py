@@ -1,0 +1,167 @@
+"""What the sweep claims and records. Discord calls happen between a claim and its record,
+outside any transaction (the timer engine in bots/ makes them).
+
+A claim sets a lease on the rows: other workers skip them until the lease ends, so any
+number of workers can sweep at once (SKIP LOCKED on PostgreSQL keeps them from waiting on
+each other; SQLite serializes writers anyway). A worker that dies leaves its lease to
+run out, and the next sweep does the work again; role removal is idempotent and posts
+carry nonces, so a repeat changes nothing on Discord.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone
+
+from config.database import retry_transient
+from timers.models import ExpiryOutcome, RoleReport, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.selectors import timers_due_expiry, timers_due_warning
+from timers.services.guild_config import timer_settings_get
+from timers.services.warnings import warnings_schedule
+
+LEASE = timedelta(seconds=30)
+MAX_ATTEMPTS = 6
+
+
+def _lease_free(now: datetime) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+
+
+def _claim(rows: QuerySet[TimedRole], *, owner: str, now: datetime, limit: int) -> list[TimedRole]:
+    with transaction.atomic():
+        ids = list(rows.filter(_lease_free(now)).select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        TimedRole.objects.filter(pk__in=ids).update(lease_until=now + LEASE, lease_owner=owner)
+    return list(TimedRole.objects.filter(pk__in=ids, lease_owner=owner).order_by("pk"))
+
+
+@retry_transient()
+def sweep_claim_expiries(*, owner: str, now: datetime | None = None, limit: int = 200) -> list[TimedRole]:
+    """Claim active timers whose time is up (those failing to expire wait out their back-off lease)."""
+    now = now or timezone.now()
+    return _claim(timers_due_expiry(now=now), owner=owner, now=now, limit=limit)
+
+
+@retry_transient()
+def sweep_claim_warnings(*, owner: str, now: datetime | None = None, limit: int = 200) -> list[TimedRole]:
+    """Claim active timers with a warning due."""
+    now = now or timezone.now()
+    return _claim(timers_due_warning(now=now), owner=owner, now=now, limit=limit)
+
+
+def warning_threshold_due(timer: TimedRole, thresholds: list[int], now: datetime) -> int | None:
+    """The most urgent unsent threshold the timer has reached (None if none)."""
+    reached = [t for t in thresholds if t not in timer.warnings_sent and timer.expires_at - timedelta(minutes=t) <= now]
+    return min(reached) if reached else None
+
+
+@retry_transient()
+def sweep_record_warnings(*, timer_ids: list[int], owner: str, now: datetime | None = None) -> dict[int, int | None]:
+    """Mark every threshold each claimed timer has reached as sent and release the leases.
+
+    Returns, per timer still held by ``owner``, the threshold that was announced (None
+    when there was nothing to announce any more, e.g. time was added meanwhile).
+    """
+    now = now or timezone.now()
+    thresholds_by_guild: dict[int, list[int]] = {}
+    recorded: dict[int, int | None] = {}
+    with transaction.atomic():
+        timers = TimedRole.objects.select_for_update().filter(pk__in=timer_ids, lease_owner=owner).order_by("pk")
+        events = []
+        for timer in timers:
+            if timer.guild_id not in thresholds_by_guild:
+                thresholds_by_guild[timer.guild_id] = list(timer_settings_get(timer.guild_id).warning_minutes)
+            thresholds = thresholds_by_guild[timer.guild_id]
+            threshold = warning_threshold_due(timer, thresholds, now) if timer.state == TimerState.ACTIVE else None
+            if threshold is not None:
+                reached = {t for t in thresholds if timer.expires_at - timedelta(minutes=t) <= now}
+                timer.warnings_sent = sorted(set(timer.warnings_sent) | reached, reverse=True)
+                events.append(TimerEvent(timer=timer, kind=TimerEventKind.WARN, detail=f"{threshold} min"))
+            warnings_schedule(timer, thresholds)
+            timer.lease_until, timer.lease_owner, timer.updated_at = None, "", now
+            timer.save(update_fields=["warnings_sent", "next_warn_at", "lease_until", "lease_owner", "updated_at"])
+            recorded[timer.pk] = threshold
+        TimerEvent.objects.bulk_create(events)
+    return recorded
+
+
+@retry_transient()
+def sweep_record_expiries(
+    *, outcomes: list[tuple[int, str, str]], owner: str, now: datetime | None = None
+) -> set[int]:
+    """Store ``(timer_id, outcome, detail)`` for claimed timers; failures to retry get a back-off lease.
+
+    Returns the ids not recorded because the claim was lost or time was added meanwhile:
+    for those the caller puts the role back if it took it.
+    """
+    now = now or timezone.now()
+    by_id = {timer_id: (outcome, detail) for timer_id, outcome, detail in outcomes}
+    with transaction.atomic():
+        timers = list(TimedRole.objects.select_for_update().filter(pk__in=list(by_id), lease_owner=owner).order_by("pk"))
+        unrecorded = set(by_id) - {t.pk for t in timers}
+        events = []
+        for timer in timers:
+            outcome, detail = by_id[timer.pk]
+            if outcome not in ExpiryOutcome.values:
+                raise ValueError(f"unknown expiry outcome {outcome!r}")
+            if timer.state != TimerState.ACTIVE or timer.expires_at > now:
+                unrecorded.add(timer.pk)
+                timer.lease_until, timer.lease_owner = None, ""
+            elif outcome == ExpiryOutcome.FAILED_RETRY and timer.attempts + 1 < MAX_ATTEMPTS:
+                timer.attempts += 1
+                timer.outcome, timer.outcome_detail = outcome, detail[:300]
+                # Back off 30 s, 1, 2, 4, 8 min: the lease keeps every worker away until then.
+                timer.lease_until = now + timedelta(seconds=30 * 2 ** (timer.attempts - 1))
+            else:
+                if outcome == ExpiryOutcome.FAILED_RETRY:
+                    outcome = ExpiryOutcome.FAILED  # out of attempts
+                timer.state, timer.ended_at = TimerState.EXPIRED, now
+                timer.outcome, timer.outcome_detail = outcome, detail[:300]
+                timer.next_warn_at = None
+                timer.lease_until, timer.lease_owner = None, ""
+                events.append(TimerEvent(timer=timer, kind=TimerEventKind.EXPIRE, detail=outcome))
+            timer.updated_at = now
+        TimedRole.objects.bulk_update(
+            timers,
+            ["state", "ended_at", "outcome", "outcome_detail", "next_warn_at", "lease_until", "lease_owner", "attempts", "updated_at"],
+        )
+        TimerEvent.objects.bulk_create(events)
+    return unrecorded
+
+
+@retry_transient()
+def sweep_release(*, timer_ids: list[int], owner: str) -> int:
+    """Give claimed rows back without acting on them (on shutdown)."""
+    return TimedRole.objects.filter(pk__in=timer_ids, lease_owner=owner).update(lease_until=None, lease_owner="")
+
+
+@retry_transient()
+def sweep_claim_reports(*, now: datetime | None = None, limit: int = 20) -> list[RoleReport]:
+    """Claim due role reports by moving their next run on; the caller posts them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            RoleReport.objects.filter(next_run_at__lte=now).select_for_update(skip_locked=True).order_by("next_run_at")[:limit]
+        )
+        for report in due:
+            report.last_run_at = now
+            report.next_run_at = now + timedelta(minutes=report.interval_minutes)
+        RoleReport.objects.bulk_update(due, ["last_run_at", "next_run_at"])
+    return due
+
+
+def sweep_next_due(*, now: datetime | None = None) -> datetime | None:
+    """The earliest time any timer work falls due: four index probes, no scan."""
+    now = now or timezone.now()
+    probes = [
+        TimedRole.objects.filter(state=TimerState.ACTIVE).aggregate(at=Min("expires_at"))["at"],
+        TimedRole.objects.filter(state=TimerState.ACTIVE, next_warn_at__isnull=False).aggregate(at=Min("next_warn_at"))["at"],
+        TimedRole.objects.filter(state=TimerState.PAUSED, pause_until__isnull=False).aggregate(at=Min("pause_until"))["at"],
+        RoleReport.objects.aggregate(at=Min("next_run_at"))["at"],
+    ]
+    found = [p for p in probes if p is not None]
+    return min(found) if found else None
