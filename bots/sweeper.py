@@ -85,9 +85,10 @@ def _reason(what: str) -> str:
 
 
 class Sweeper:
-    def __init__(self, rest: DiscordRest | None, owner: str | None = None) -> None:
+    def __init__(self, rest: DiscordRest | None, owner: str | None = None, clock=timezone.now) -> None:
         self.rest = rest
         self.owner = owner or uuid.uuid4().hex
+        self.now = clock  # tests move time by passing their own clock
         self.figures = SweepFigures(worker=worker_name())
         self._thresholds: dict[int, list[int]] = {}
 
@@ -101,7 +102,7 @@ class Sweeper:
                 break
             if worked:
                 continue
-            now = timezone.now()
+            now = self.now()
             due = await call(sweep_next_due, now=now)
             wait = POLL_SECONDS if due is None or due <= now else min(POLL_SECONDS, (due - now).total_seconds())
             wait = max(0.01, min(wait, end - time.monotonic()))
@@ -113,17 +114,17 @@ class Sweeper:
 
     async def pass_once(self) -> int:
         """One round of every kind of due work; the number of items handled."""
-        resumed = await call(timer_auto_resume)
+        resumed = await call(timer_auto_resume, now=self.now())
         self.figures.resumed += resumed
         if self.rest is None:
             return resumed  # without a token nothing that needs Discord can be done
-        warnings = await call(sweep_claim_warnings, owner=self.owner)
+        warnings = await call(sweep_claim_warnings, owner=self.owner, now=self.now())
         if warnings:
             await self._warn(warnings)
-        expiries = await call(sweep_claim_expiries, owner=self.owner)
+        expiries = await call(sweep_claim_expiries, owner=self.owner, now=self.now())
         if expiries:
             await self._expire(expiries)
-        reports = await call(sweep_claim_reports)
+        reports = await call(sweep_claim_reports, now=self.now())
         if reports:
             await _limited(self._report, reports)
         return resumed + len(warnings) + len(expiries) + len(reports)
@@ -135,10 +136,10 @@ class Sweeper:
 
     # -- warnings -------------------------------------------------------------------------
     async def _warn(self, timers: list[TimedRole]) -> None:
-        now = timezone.now()
+        now = self.now()
         sent = await _limited(lambda t: self._warn_one(t, now), timers)
         done = [timer.pk for timer, ok in zip(timers, sent) if ok]
-        announced = await call(sweep_record_warnings, timer_ids=done, owner=self.owner)
+        announced = await call(sweep_record_warnings, timer_ids=done, owner=self.owner, now=now)
         self.figures.warned += sum(1 for t in announced.values() if t is not None)
 
     async def _warn_one(self, timer: TimedRole, now: datetime) -> bool:
@@ -160,12 +161,12 @@ class Sweeper:
         async def remove(timer: TimedRole) -> tuple[str, str]:
             outcome, detail = await self.rest.role_remove(timer.guild_id, timer.member_id, timer.role_id, _reason("time is up"))
             if outcome == ExpiryOutcome.REMOVED:
-                self.figures.latencies_ms.append((timezone.now() - timer.expires_at).total_seconds() * 1000)
+                self.figures.latencies_ms.append((self.now() - timer.expires_at).total_seconds() * 1000)
             return outcome, detail
 
         results = await _limited(remove, timers)
         outcomes = [(t.pk, outcome, detail) for t, (outcome, detail) in zip(timers, results)]
-        unrecorded = await call(sweep_record_expiries, outcomes=outcomes, owner=self.owner)
+        unrecorded = await call(sweep_record_expiries, outcomes=outcomes, owner=self.owner, now=self.now())
         notices: dict[int, list[str]] = defaultdict(list)
         for timer, (outcome, _) in zip(timers, results):
             if timer.pk in unrecorded:
@@ -205,7 +206,7 @@ class Sweeper:
     # -- reports ----------------------------------------------------------------------------
     async def _report(self, report: RoleReport) -> None:
         holders = await call(lambda: list(timers_live(guild_id=report.guild_id, role_id=report.role_id)[:40]))
-        now = timezone.now()
+        now = self.now()
         lines = []
         for timer in holders:
             if timer.expires_at is not None:

@@ -31,3 +31,32 @@ def sweep_timers(seconds: float = SWEEP_SECONDS) -> dict:
     sweep_run_record(**record)
     close_old_connections()
     return {k: record[k] for k in ("resumed", "warned", "expired", "reported", "failures")}
+
+
+async def _apply(timer_id: int) -> str:
+    from bots.db import call
+    from timers.models import LIVE_STATES, TimedRole, TimerState
+
+    timer = await call(lambda: TimedRole.objects.filter(pk=timer_id).first())
+    if timer is None:
+        return "gone"
+    async with DiscordRest() as rest:
+        if timer.state in LIVE_STATES:
+            refused = await rest.role_add(timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: changed on the dashboard")
+            return refused or "granted"
+        if timer.state == TimerState.CLEARED:
+            outcome, _ = await rest.role_remove(timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: cleared on the dashboard")
+            return outcome
+    return "nothing to do"  # expired timers are the sweep's
+
+
+def timer_role_apply(timer_id: int) -> str:
+    """Make Discord match a timer changed outside the bot (dashboard, API): grant or take the role.
+
+    Enqueued after the change commits; a failure is retried by q2 (the calls are idempotent).
+    """
+    if not settings.DISCORD_TOKEN:
+        logger.warning("DISCORD_TOKEN is not set: timer %s changed, but Discord can't be told", timer_id)
+        return "no token"
+    close_old_connections()
+    return asyncio.run(_apply(timer_id))

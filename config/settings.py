@@ -198,6 +198,9 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 if REDIS_URL:
     Q_CLUSTER["cache"] = "default"
 
+# A sweep worker's claim on due timers; another worker takes them over after this.
+SWEEP_LEASE_SECONDS = envint("SWEEP_LEASE_SECONDS", 30, minimum=1)
+
 # --- Discord ------------------------------------------------------------------------
 DISCORD_TOKEN = envstr("DISCORD_TOKEN")
 DISCORD_API_BASE = envstr("DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/")

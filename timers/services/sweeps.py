@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
@@ -22,7 +23,8 @@ from timers.selectors import timers_due_expiry, timers_due_warning
 from timers.services.guild_config import timer_settings_get
 from timers.services.warnings import warnings_schedule
 
-LEASE = timedelta(seconds=30)
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.SWEEP_LEASE_SECONDS)
 MAX_ATTEMPTS = 6
 
 
@@ -35,7 +37,7 @@ def _claim(rows: QuerySet[TimedRole], *, owner: str, now: datetime, limit: int) 
         ids = list(rows.filter(_lease_free(now)).select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
         if not ids:
             return []
-        TimedRole.objects.filter(pk__in=ids).update(lease_until=now + LEASE, lease_owner=owner)
+        TimedRole.objects.filter(pk__in=ids).update(lease_until=now + _lease(), lease_owner=owner)
     return list(TimedRole.objects.filter(pk__in=ids, lease_owner=owner).order_by("pk"))
 
 
