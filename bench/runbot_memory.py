@@ -1,0 +1,91 @@
+"""Resident memory of `manage.py runbot` connected to a fake guild of 50,000 members,
+against a default-configured discord.py bot (member cache on, chunking at start-up) in
+the same run.
+
+    .venv/bin/python bench/runbot_memory.py [--members 50000]
+"""
+from __future__ import annotations
+
+import _setup  # noqa: F401  (Django set-up)
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _setup import ROOT, machine, print_table
+from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
+
+GUILD_ID = 712_345_678_901_234_567
+BOT = FakeUser(id=712_345_678_900_000_001, name="Guildhall", bot=True)
+ADMIN = FakeUser(id=712_345_678_900_000_002, name="admin")
+
+NAIVE_BOT = r"""
+import asyncio, os, discord, yarl
+from discord.ext import commands
+discord.http.Route.BASE = os.environ["DISCORD_API_BASE"]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["DISCORD_GATEWAY_URL"])
+bot = commands.Bot(command_prefix="!!", intents=discord.Intents.all(), guild_ready_timeout=0.1)
+
+@bot.command()
+async def ping(ctx):
+    await bot.wait_until_ready()  # after the member chunks have arrived
+    await ctx.send(f"Pong! members cached: {sum(len(g.members) for g in bot.guilds)}")
+
+bot.run(os.environ["DISCORD_TOKEN"], log_handler=None)
+"""
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    values = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+    return values["VmRSS"], values["VmHWM"]
+
+
+def measure(fake: FakeDiscord, argv: list[str], env: dict[str, str]) -> tuple[int, int, str]:
+    before = len(fake.messages)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        fake.wait_for_ready_sent(60, count=fake.identify_count + 1)
+        channel = fake.guilds[GUILD_ID].text_channel.id
+        deadline = time.monotonic() + 120
+        reply = None
+        while reply is None and time.monotonic() < deadline:
+            fake.send_message(GUILD_ID, channel, ADMIN.id, "!!ping")
+            time.sleep(1.0)
+            reply = next((m for m in fake.messages[before:] if m["content"].startswith("Pong")), None)
+        if reply is None:
+            raise SystemExit("the bot never answered")
+        time.sleep(3)  # let start-up garbage settle
+        rss, hwm = rss_kib(proc.pid)
+        return rss, hwm, reply["content"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=50_000)
+    args = parser.parse_args()
+    guild = FakeGuild.with_many_members(guild_id=GUILD_ID, bot_user=BOT, count=args.members, members=[ADMIN], admin_ids=[ADMIN.id])
+    data_dir = tempfile.mkdtemp(prefix="guildhall-bench-")
+    with FakeDiscord(guilds=[guild], bot_user=BOT) as fake:
+        env = {**os.environ, **fake.env(ready_timeout=0.1)}
+        if "DATABASE_URL" not in env:
+            env["GUILDHALL_DATA_DIR"] = data_dir
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        ours = measure(fake, [sys.executable, "manage.py", "runbot"], env)
+        naive = measure(fake, [sys.executable, "-c", NAIVE_BOT], env)
+    rows = [
+        ["manage.py runbot", f"{ours[0] / 1024:.0f}", f"{ours[1] / 1024:.0f}", ours[2]],
+        ["default discord.py bot (member cache, chunking)", f"{naive[0] / 1024:.0f}", f"{naive[1] / 1024:.0f}", naive[2]],
+    ]
+    print_table(f"Bot memory, one guild of {args.members:,} members — {machine()}", ["process", "RSS MiB", "peak MiB", "answer"], rows)
+
+
+if __name__ == "__main__":
+    main()
