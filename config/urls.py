@@ -1,7 +1,8 @@
 """Top-level URL map."""
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
+from config.api import api
 from ops import views as ops_views
 
 admin.site.site_header = "Guildhall"
@@ -10,5 +11,9 @@ admin.site.index_title = "Communities"
 
 urlpatterns = [
     path("health", ops_views.health, name="health"),
+    path("", include("ops.status.endpoint_urls")),
+    path("api/", api.urls),
+    # Before admin/ so that these pages are not taken for admin model URLs.
+    path("admin/ops/", include("ops.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -40,3 +40,40 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"sweep by {self.worker} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiToken(models.Model):
+    """A per-user key for /api/v1. Only a SHA-256 of the key is kept; the key is shown once."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="api_tokens_created"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class HealthSnapshot(models.Model):
+    """A daily reading of the database's size and checks, for the growth plots."""
+
+    taken_at = models.DateTimeField()
+    vendor = models.CharField(max_length=20)
+    database_bytes = models.BigIntegerField()
+    tables = models.JSONField(default=dict, help_text="Per table: rows (estimated on PostgreSQL) and bytes.")
+    checks = models.JSONField(default=dict, help_text="Each check's status and value at the time.")
+
+    class Meta:
+        indexes = [models.Index(fields=["-taken_at"], name="health_snapshot_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} snapshot at {self.taken_at:%Y-%m-%d}"

@@ -1,0 +1,1 @@
+"""Backups: create, list, verify, restore, retention and drills (django-dbbackup underneath)."""

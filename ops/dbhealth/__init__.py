@@ -1,0 +1,1 @@
+"""Database health: PgHero-style checks on PostgreSQL, file checks on SQLite, daily snapshots."""
