@@ -1,6 +1,7 @@
 """Top-level URL map."""
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config.api import api
 from ops import views as ops_views
@@ -10,6 +11,7 @@ admin.site.site_title = "Guildhall admin"
 admin.site.index_title = "Communities"
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health", ops_views.health, name="health"),
     path("", include("ops.status.endpoint_urls")),
     path("api/", api.urls),
