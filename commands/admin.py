@@ -1,28 +1,49 @@
 """Django admin for commands, cookies and guild settings.
 
 Balances and the ledger are read-only here: a cookie count changes only through the
-services, which write the ledger row in the same transaction.
+services, which write the ledger row in the same transaction. The big tables use
+``LargeTableAdmin`` (estimated counts, search by guild id and indexed terms only).
 """
 from django import forms
 from django.contrib import admin
+from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html
 
 from commands.command_templates import compile_template
 from commands.errors import CommandError
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
-from commands.services import command_cooldown_set, command_create, command_edit, command_enabled_set, command_name_clean
+from commands.services import (
+    command_cooldown_set,
+    command_create,
+    command_delete,
+    command_edit,
+    command_enabled_set,
+    command_name_clean,
+    commands_version_bump,
+)
+from ops.large_table_admin import LargeTableAdmin, SearchKey
 
-
-class LargeTableAdmin(admin.ModelAdmin):
-    """Defaults for tables that reach millions of rows: no full count, exact-id search."""
-
-    show_full_result_count = False
-    list_per_page = 50
+GUILD = SearchKey("guild_id")
+NAME = SearchKey("name", kind="prefix")
 
 
 @admin.register(GuildSettings)
 class GuildSettingsAdmin(admin.ModelAdmin):
-    list_display = ("guild_id", "prefix", "manager_role_id", "cookie_pair_cooldown_seconds", "cookie_daily_cap", "updated_at")
+    list_display = (
+        "guild_id", "prefix", "manager_role_id", "cookie_pair_cooldown_seconds", "cookie_daily_cap",
+        "public_leaderboard", "leaderboard", "updated_at",
+    )
     search_fields = ("=guild_id",)
+
+    @admin.display(description="cookies")
+    def leaderboard(self, obj: GuildSettings) -> str:
+        return format_html('<a href="{}">leaderboard</a>', reverse("leaderboard:staff", args=[obj.guild_id]))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The bot processes keep a guild's prefix and rules until this version changes.
+        transaction.on_commit(lambda: commands_version_bump(obj.guild_id))
 
 
 class CustomCommandForm(forms.ModelForm):
@@ -59,8 +80,10 @@ class CommandAliasInline(admin.TabularInline):
 class CustomCommandAdmin(LargeTableAdmin):
     form = CustomCommandForm
     list_display = ("name", "guild_id", "enabled", "usage_count", "last_used_at", "author_id", "edited_at")
-    list_filter = ("enabled",)
-    search_fields = ("=guild_id", "name")
+    # (guild_id, name) is the unique index: a guild's commands by name, a name prefix within a guild.
+    search_keys = {"guild": GUILD, "name": NAME}
+    scoped_ordering = ("guild_id", "name")
+    export_dataset = "commands"
     readonly_fields = ("author_id", "editor_ids", "created_at", "edited_at", "usage_count", "last_used_at")
     inlines = [CommandAliasInline]
 
@@ -80,22 +103,36 @@ class CustomCommandAdmin(LargeTableAdmin):
         command_enabled_set(guild_id=obj.guild_id, name=obj.name, enabled=data["enabled"], note=data.get("note", ""))
         obj.refresh_from_db()
 
+    def delete_model(self, request, obj):
+        command_delete(guild_id=obj.guild_id, name=obj.name)
+
 
 @admin.register(CookieBalance)
 class CookieBalanceAdmin(LargeTableAdmin):
     list_display = ("member_id", "guild_id", "balance", "updated_at")
-    search_fields = ("=guild_id", "=member_id")
+    search_keys = {"guild": GUILD, "member": SearchKey("member_id")}
+    # A guild's balances in leaderboard order: the cookie_leaderboard index.
+    scoped_ordering = ("guild_id", "-balance", "member_id")
+    export_dataset = "cookie-balances"
     readonly_fields = ("guild_id", "member_id", "balance", "updated_at")
 
     def has_add_permission(self, request):
         return False
 
+    def changelist_links(self, request, terms):
+        links = super().changelist_links(request, terms)
+        if "guild" in terms:
+            links.insert(0, ("Leaderboard", reverse("leaderboard:staff", args=[terms["guild"]])))
+        return links
+
 
 @admin.register(CookieLedger)
 class CookieLedgerAdmin(LargeTableAdmin):
+    # Newest first by primary key (rows are appended as changes happen), so the list needs
+    # no index of its own on created_at; giver and receiver searches use the ledger_* indexes.
     list_display = ("created_at", "guild_id", "giver_id", "receiver_id", "delta", "reason")
-    list_filter = ("reason",)
-    search_fields = ("=guild_id", "=giver_id", "=receiver_id")
+    search_keys = {"guild": GUILD, "giver": SearchKey("giver_id"), "receiver": SearchKey("receiver_id")}
+    export_dataset = "cookie-ledger"
     readonly_fields = ("guild_id", "giver_id", "receiver_id", "delta", "reason", "message_id", "created_at")
 
     def has_add_permission(self, request):
@@ -111,7 +148,8 @@ class CookieLedgerAdmin(LargeTableAdmin):
 @admin.register(CommandAlias)
 class CommandAliasAdmin(LargeTableAdmin):
     list_display = ("name", "command", "guild_id")
-    search_fields = ("=guild_id", "name")
+    search_keys = {"guild": GUILD, "name": NAME}
+    scoped_ordering = ("guild_id", "name")
     raw_id_fields = ("command",)
     readonly_fields = ("guild_id", "name", "command")
 

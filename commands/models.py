@@ -27,6 +27,9 @@ class GuildSettings(models.Model):
     )
     cookie_allow_negative = models.BooleanField(default=True)
     cookie_dm_receiver = models.BooleanField(default=False, help_text="DM the receiver when their count changes.")
+    public_leaderboard = models.BooleanField(
+        default=False, help_text="Publish the cookie leaderboard (ranks, member ids, counts) at /leaderboard/<guild id>/, without login."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -92,3 +92,15 @@ def cookie_ledger(*, guild_id: int, member_id: int | None = None) -> QuerySet[Co
     if member_id is not None:
         rows = rows.filter(receiver_id=member_id)
     return rows.order_by("-created_at", "-pk")
+
+
+def cookie_leaderboard_position(*, guild_id: int, member_id: int) -> int | None:
+    """How many rows come before the member in leaderboard order (ties by member id), or None.
+
+    Unlike the rank, this says which page the member is on when a tie spans pages.
+    """
+    balance = CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).first()
+    if balance is None:
+        return None
+    ahead = Q(balance__gt=balance) | Q(balance=balance, member_id__lt=member_id)
+    return CookieBalance.objects.using(lag_tolerant_alias()).filter(ahead, guild_id=guild_id).count()

@@ -1,11 +1,27 @@
 """Django admin for timed roles.
 
-Timers are read-only here: their changes must reach Discord, which goes through the
-services and the timer engine rather than a bare row save.
+Timer rows are read-only here: a change must reach Discord, so it goes through the
+services (extend, pause, resume, clear as list actions) and then to the timer engine
+(``timer_role_sync_later``), which grants or removes the role after the commit.
 """
-from django.contrib import admin
+from __future__ import annotations
 
-from timers.models import AllowedRole, RoleReport, TimedRole, TimerEvent, TimerSettings
+from typing import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.template.response import TemplateResponse
+
+from config.errors import ApplicationError
+from ops.large_table_admin import LargeTableAdmin, SearchKey
+from timers.durations import parse_duration
+from timers.models import LIVE_STATES, AllowedRole, RoleReport, TimedRole, TimerEvent, TimerSettings, TimerState
+from timers.notify import timer_role_sync_later
+from timers.services import TimerChange, timer_add, timer_clear, timer_pause, timer_resume
+
+# Actions change timers one at a time through the services; a whole role has pause-all.
+MAX_TIMERS_PER_ACTION = 100
 
 
 @admin.register(TimerSettings)
@@ -32,13 +48,32 @@ class TimerEventInline(admin.TabularInline):
         return False
 
 
+class ExtendForm(forms.Form):
+    duration = forms.CharField(
+        max_length=40, help_text="Time to add, as in Discord: 90m, 24h, 1d, 2w or 1d 12h 30m.",
+        widget=forms.TextInput(attrs={"autofocus": True}),
+    )
+
+    def clean_duration(self):
+        try:
+            return parse_duration(self.cleaned_data["duration"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 @admin.register(TimedRole)
-class TimedRoleAdmin(admin.ModelAdmin):
-    show_full_result_count = False
+class TimedRoleAdmin(LargeTableAdmin):
     list_display = ("member_id", "role_id", "guild_id", "state", "expires_at", "paused_remaining", "outcome")
-    list_filter = ("state", "outcome")
-    search_fields = ("=guild_id", "=member_id", "=role_id")
+    # timer_guild_member_state and timer_guild_role_state start with the guild.
+    search_keys = {
+        "guild": SearchKey("guild_id"),
+        "member": SearchKey("member_id"),
+        "role": SearchKey("role_id"),
+        "state": SearchKey("state", kind="choice", choices=tuple(TimerState.values)),
+    }
+    export_dataset = "timers"
     inlines = [TimerEventInline]
+    actions = ["extend_timers", "pause_timers", "resume_timers", "clear_timers"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in TimedRole._meta.fields]
@@ -46,19 +81,93 @@ class TimedRoleAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # ended timers stay as history; live ones end by "clear"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Every field is read-only: a Save button would promise a change it can't make.
+        hidden = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().changeform_view(request, object_id, form_url, {**hidden, **(extra_context or {})})
+
+    def _change_each(self, request, queryset, change: Callable[[TimedRole], TimerChange], done_text: str) -> None:
+        """Apply ``change`` to each selected live timer, then queue its sync with Discord."""
+        timers = list(queryset.order_by("pk")[: MAX_TIMERS_PER_ACTION + 1])
+        if len(timers) > MAX_TIMERS_PER_ACTION:
+            messages.error(
+                request,
+                f"Select at most {MAX_TIMERS_PER_ACTION} timers at a time (for a whole role, use /timer pause-all).",
+            )
+            return
+        changed = 0
+        for timer in timers:
+            label = f"Member {timer.member_id}, role {timer.role_id}"
+            if timer.state not in LIVE_STATES:
+                messages.error(request, f"{label}: that timer has already ended ({timer.get_state_display()}).")
+                continue
+            try:
+                result = change(timer)
+            except ApplicationError as exc:
+                messages.error(request, f"{label}: {exc}")
+                continue
+            timer_role_sync_later(result.timer.pk)
+            changed += 1
+        if changed:
+            noun = "timer" if changed == 1 else "timers"
+            messages.success(request, f"{done_text} {changed} {noun}; the worker updates the roles on Discord.")
+
+    @staticmethod
+    def _ids(timer: TimedRole) -> dict:
+        return {"guild_id": timer.guild_id, "member_id": timer.member_id, "role_id": timer.role_id, "actor_id": None}
+
+    @admin.action(description="Extend the selected timers…", permissions=["change"])
+    def extend_timers(self, request, queryset):
+        form = ExtendForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            duration = form.cleaned_data["duration"]
+            self._change_each(request, queryset, lambda t: timer_add(**self._ids(t), duration=duration), "Extended")
+            return None
+        timers = list(queryset.order_by("pk")[: MAX_TIMERS_PER_ACTION + 1])
+        if len(timers) > MAX_TIMERS_PER_ACTION:
+            messages.error(request, f"Select at most {MAX_TIMERS_PER_ACTION} timers at a time.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Extend timers",
+            "opts": self.opts,
+            "form": form,
+            "timers": timers,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/timers/timedrole/extend_timers.html", context)
+
+    @admin.action(description="Pause the selected timers", permissions=["change"])
+    def pause_timers(self, request, queryset):
+        self._change_each(request, queryset, lambda t: timer_pause(**self._ids(t)), "Paused")
+
+    @admin.action(description="Resume the selected timers", permissions=["change"])
+    def resume_timers(self, request, queryset):
+        self._change_each(request, queryset, lambda t: timer_resume(**self._ids(t)), "Resumed")
+
+    @admin.action(description="Clear the selected timers (take the role away now)", permissions=["change"])
+    def clear_timers(self, request, queryset):
+        self._change_each(request, queryset, lambda t: timer_clear(**self._ids(t)), "Cleared")
+
 
 @admin.register(TimerEvent)
-class TimerEventAdmin(admin.ModelAdmin):
-    show_full_result_count = False
+class TimerEventAdmin(LargeTableAdmin):
     list_display = ("created_at", "timer", "kind", "actor_id", "seconds")
-    list_filter = ("kind",)
     raw_id_fields = ("timer",)
-    search_fields = ("=timer__id", "=actor_id")
+    # A bare number is a timer id: the timer_event_recent index.
+    search_keys = {"timer": SearchKey("timer_id")}
+    search_scope = "timer"
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in TimerEvent._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

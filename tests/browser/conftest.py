@@ -22,8 +22,10 @@ LAUNCH_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One chromium per test module; stopped after it, since Playwright's sync API keeps
+    an event loop running in this thread that would trip later tests' asyncio.run()."""
     if not CHROMIUM.exists():
         reason = "chromium is not installed (apt-get install -y chromium)"
         if os.environ.get("GUILDHALL_REQUIRE_BROWSER") == "1":

@@ -1,0 +1,161 @@
+"""The admin base for tables of millions of rows.
+
+Every list page costs O(page), not O(table): counts come from table statistics or are
+capped (``ops.admin_paging``), there are no filter facets and no column sorting, the
+default order is an index's, and the search box matches indexed columns only.
+
+The search box takes terms, not free text: a bare number is the scope's id (a guild,
+or a timer for timer events), ``key:value`` narrows within that scope (``member:123``,
+``role:456``, ``state:paused``), and for commands a bare word is a name prefix. Terms
+other than the scope need the scope too, so that each search is one probe of a
+composite index that starts with the guild id; a search that could only be answered
+by reading the whole table is refused with a message saying what to add.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.urls import reverse
+
+from ops.admin_paging import COUNT_CAP, EstimatedCountPaginator
+
+MAX_ID = 2**63 - 1  # BigIntegerField; Discord snowflakes fit
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    """One ``key:value`` term: an exact id, a lower-cased name prefix, or one of some choices."""
+
+    field: str
+    kind: str = "id"  # "id" | "prefix" | "choice"
+    choices: tuple[str, ...] = ()
+
+
+class SearchRefused(Exception):
+    """A search term that is malformed or would need a table scan; the message says why."""
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a facet is a COUNT per filter choice
+    list_per_page = 50
+    sortable_by = ()  # sorting by a column without an index reads the whole table
+    ordering = ("-pk",)  # the primary key: newest first, a backward index scan
+    change_list_template = "admin/large_table/change_list.html"
+
+    search_keys: dict[str, SearchKey] = {"guild": SearchKey("guild_id")}
+    search_scope: str = "guild"  # what a bare number means; other keys need it
+    # The order to use when the scope is searched, matching an index that starts with it.
+    scoped_ordering: tuple[str, ...] | None = None
+    export_dataset: str | None = None  # ops.exports dataset linked from the list page
+
+    def __init__(self, model, admin_site) -> None:
+        super().__init__(model, admin_site)
+        if not self.search_fields:
+            # Django shows the search box only when there are search fields.
+            self.search_fields = tuple(f"={key.field}" for key in self.search_keys.values() if key.kind == "id")
+        if self.search_help_text is None:
+            self.search_help_text = self._search_help()
+
+    # --- search ---------------------------------------------------------------------
+    def _search_help(self) -> str:
+        others = [f"{name}:<{'id' if key.kind == 'id' else 'value'}>" for name, key in self.search_keys.items()
+                  if name != self.search_scope]
+        text = f"A number is a {self.search_scope} id."
+        if self._prefix_key():
+            text += " A word is the start of a name in that guild."
+        if others:
+            text += f" Narrow it with {', '.join(others)}."
+        return text
+
+    def _prefix_key(self) -> str | None:
+        return next((name for name, key in self.search_keys.items() if key.kind == "prefix"), None)
+
+    def search_terms(self, search_term: str) -> dict[str, object]:
+        """The search box's terms as ``{key: value}``, or SearchRefused."""
+        terms: dict[str, object] = {}
+        for token in search_term.split():
+            name, sep, raw = token.partition(":")
+            if not sep:
+                name, raw = (self.search_scope, token) if token.isdigit() else (self._prefix_key(), token)
+                if name is None:
+                    raise SearchRefused(f"“{token[:40]}” is not an id. {self.search_help_text}")
+            name = name.lower()
+            key = self.search_keys.get(name)
+            if key is None:
+                raise SearchRefused(f"“{name[:20]}” is not something this list can search by. {self.search_help_text}")
+            if name in terms:
+                raise SearchRefused(f"Give {name} only once.")
+            terms[name] = self._term_value(name, key, raw)
+        if terms and self.search_scope not in terms:
+            raise SearchRefused(
+                f"Add the {self.search_scope} id to search by {', '.join(terms)} "
+                f"(for instance “<{self.search_scope} id> {next(iter(terms))}:…”): "
+                "without it the search would read the whole table."
+            )
+        return terms
+
+    @staticmethod
+    def _term_value(name: str, key: SearchKey, raw: str) -> object:
+        if key.kind == "id":
+            if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+                raise SearchRefused(f"{name} must be a numeric id, not “{raw[:40]}”.")
+            return int(raw)
+        if key.kind == "choice":
+            if raw.lower() not in key.choices:
+                raise SearchRefused(f"{name} must be one of {', '.join(key.choices)}.")
+            return raw.lower()
+        if not raw:
+            raise SearchRefused(f"Give {name} a value.")
+        return raw.lower()
+
+    def _request_terms(self, request) -> dict[str, object]:
+        try:
+            return self.search_terms(request.GET.get(SEARCH_VAR, ""))
+        except SearchRefused:
+            return {}
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            terms = self.search_terms(search_term)
+        except SearchRefused as exc:
+            messages.error(request, str(exc))
+            return queryset.none(), False
+        lookups = {}
+        for name, value in terms.items():
+            key = self.search_keys[name]
+            lookups[key.field + ("__startswith" if key.kind == "prefix" else "")] = value
+        return queryset.filter(**lookups), False
+
+    def get_ordering(self, request):
+        if self.scoped_ordering and self.search_scope in self._request_terms(request):
+            return self.scoped_ordering
+        return super().get_ordering(request)
+
+    # --- actions and list page ------------------------------------------------------
+    def get_actions(self, request):
+        # Its confirmation page lists every selected row: not at a million rows.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def changelist_links(self, request, terms: dict[str, object]) -> list[tuple[str, str]]:
+        """(label, url) buttons above the list: the exports, for the searched guild if any."""
+        if not self.export_dataset:
+            return []
+        query = f"?guild={terms['guild']}" if "guild" in terms else ""
+        return [
+            (f"Export {label}", reverse("exports:download", kwargs={"dataset": self.export_dataset, "fmt": fmt}) + query)
+            for label, fmt in (("CSV", "csv"), ("JSON", "jsonl"))
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        context = {
+            "large_table_links": self.changelist_links(request, self._request_terms(request)),
+            "count_cap": COUNT_CAP,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)

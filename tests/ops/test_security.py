@@ -1,0 +1,166 @@
+"""Anonymous users get the login page or 401/403 everywhere but /health*; production settings pass check --deploy."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.urls.exceptions import Resolver404
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGIN = "/admin/login/"
+# Open to anyone by design: liveness/readiness probes, the admin's login and logout (ending
+# no session changes nothing), django-ninja's root (a 404 for everyone), and the public
+# leaderboard (404 until a guild turns it on, which the leaderboard tests cover).
+OPEN = tuple(
+    re.compile(rule)
+    for rule in (r"^/health(/|$)", r"^/admin/login/$", r"^/admin/logout/$", r"^/api/$", r"^/leaderboard/")
+)
+# Served without login today although the issue asks for a login everywhere but /health*:
+# their owners' call (ops/status/endpoint_urls.py, config/api.py). Strict xfail, so that the
+# test turns red, asking for this list to shrink, the day one of them is closed.
+KNOWN_OPEN = ("/metrics", "/api/docs", "/api/openapi.json")
+_CONVERTER_SAMPLES = {"int": "1", "str": "x", "slug": "x", "path": "1", "uuid": "00000000-0000-0000-0000-000000000000"}
+
+
+def _route_sample(route: str) -> str:
+    return re.sub(r"<(?:(\w+):)?\w+>", lambda m: _CONVERTER_SAMPLES.get(m.group(1) or "str", "1"), route)
+
+
+def _regex_sample(regex: str) -> str:
+    text = regex.lstrip("^").rstrip("$").replace("\\Z", "")
+
+    def group(match: re.Match) -> str:
+        body = match.group(1)
+        if re.fullmatch(r"[\w-]+(\|[\w-]+)*", body):
+            return body.split("|")[0]
+        return "1" if body in (r"\d+", "[0-9]+") else "x"
+
+    text = re.sub(r"\(\?P<\w+>((?:[^()]|\([^()]*\))*)\)", group, text)
+    return text.replace("\\.", ".").replace("\\/", "/")
+
+
+def _sample(pattern) -> str:
+    text = str(pattern.pattern)
+    return _regex_sample(text) if pattern.pattern.__class__.__name__ == "RegexPattern" else _route_sample(text)
+
+
+def _walk(patterns, prefix: str = "/"):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + _sample(entry))
+        elif isinstance(entry, URLPattern):
+            yield prefix + _sample(entry), entry
+
+
+def _sample_urls() -> list[str]:
+    urls = []
+    for url, _entry in _walk(get_resolver().url_patterns):
+        try:
+            resolve(url)
+        except Resolver404:
+            continue  # a sample the converters refuse; the same view is reached by another sample
+        urls.append(url)
+    return sorted(set(urls))
+
+
+def _refused(response) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    return response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+@pytest.mark.django_db
+def test_it_refuses_anonymous_users_everywhere_but_the_open_pages():
+    client = Client()
+    urls = _sample_urls()
+    checked, open_to_anyone = [], []
+    for url in urls:
+        if url == "/":
+            assert client.get(url)["Location"] == "/admin/"
+            continue
+        if any(rule.match(url) for rule in OPEN) or url in KNOWN_OPEN:
+            continue
+        response = client.get(url)
+        if response.status_code == 405:
+            response = client.post(url)
+        checked.append(url)
+        if not _refused(response):
+            open_to_anyone.append(f"{url} → {response.status_code}")
+    assert open_to_anyone == [], "\n".join(open_to_anyone)
+    for prefix in ("/admin/commands/", "/admin/timers/", "/admin/ops/exports/", "/admin/ops/leaderboard/", "/api/v1/"):
+        assert any(url.startswith(prefix) for url in checked), f"no sample under {prefix}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", KNOWN_OPEN)
+@pytest.mark.xfail(strict=True, reason="served without login by its owner's choice; see KNOWN_OPEN")
+def test_it_keeps_the_known_open_pages_behind_a_login(client, url):
+    assert _refused(client.get(url))
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_logged_in_member_who_is_not_staff(client):
+    client.force_login(User.objects.create_user("member", password="pw-member-123"))
+    for url in ("/admin/", reverse("exports:download", args=["commands", "csv"]), reverse("leaderboard:staff", args=[1])):
+        assert _refused(client.get(url)), url
+
+
+@pytest.mark.django_db
+def test_it_sends_security_headers_on_admin_pages(client):
+    client.force_login(User.objects.create_user("staff", password="pw-staff-123", is_staff=True, is_superuser=True))
+    for url in (LOGIN, "/admin/", reverse("admin:commands_cookieledger_changelist")):
+        response = client.get(url)
+        policy = response.get("Content-Security-Policy", "")
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, url
+        assert "object-src 'none'" in policy
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.django_db
+def test_it_requires_the_csrf_token_on_admin_forms():
+    user = User.objects.create_user("staff", password="pw-staff-123", is_staff=True, is_superuser=True)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post(reverse("admin:timers_timedrole_changelist"), {"action": "pause_timers", "_selected_action": [1]})
+    assert response.status_code == 403
+    form = client.get(reverse("admin:commands_customcommand_add")).content.decode()
+    assert 'name="csrfmiddlewaretoken"' in form
+
+
+@pytest.mark.django_db
+def test_it_locks_out_repeated_failed_logins(client, settings):
+    User.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(LOGIN, {"username": "staff", "password": "wrong"})
+    locked = client.post(LOGIN, {"username": "staff", "password": "pw-staff-123"})
+    assert locked.status_code in (403, 429)
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_passes_check_deploy_with_production_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="example.com",
+        GUILDHALL_DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in result.stdout, output
+    assert "WARNINGS" not in output and "ERRORS" not in output
