@@ -141,6 +141,8 @@ class CookieLedger(models.Model):
             models.Index(fields=["guild_id", "giver_id", "receiver_id", "-created_at"], name="ledger_pair_recent"),
             # Daily cap: gives by this giver in the last 24 hours.
             models.Index(fields=["guild_id", "giver_id", "-created_at"], name="ledger_giver_recent"),
+            # The guild's ledger, newest first (API and exports page through it).
+            models.Index(fields=["guild_id", "-created_at", "-id"], name="ledger_guild_recent"),
             # A member's history on their page and in the API.
             models.Index(fields=["guild_id", "receiver_id", "-created_at"], name="ledger_receiver_recent"),
         ]

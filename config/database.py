@@ -127,3 +127,18 @@ def lock_for_transaction(namespace: str, *parts: int, using: str = DEFAULT_DB_AL
 def lag_tolerant_alias() -> str:
     """The alias for reads that may lag a little (dashboards, leaderboards)."""
     return "replica" if "replica" in settings.DATABASES else DEFAULT_DB_ALIAS
+
+
+def close_pools_before_fork() -> None:
+    """Close this process's PostgreSQL connection pools just before it forks.
+
+    django-q2's sentinel uses the database before it forks its workers, pusher and monitor,
+    and ``connections.close_all()`` only hands connections back to the pool: children that
+    inherit it share its sockets, and their queries interleave on one session. Each child
+    opens its own pool instead. (Registered with ``os.register_at_fork`` by the ops app.)
+    """
+    for alias in connections:
+        conn = connections[alias]
+        if alias in getattr(type(conn), "_connection_pools", {}):
+            conn.close()
+            conn.close_pool()

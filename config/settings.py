@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "csp",
     "dbbackup",
     "django_q",
+    "ninja",  # serves the API docs' assets locally (the CSP allows no CDN)
     "commands",
     "timers",
     "bots",
@@ -282,7 +283,12 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health(/|$)"]  # platform health probes come over plain http inside
+    # HSTS starts at an hour (raise SECURE_HSTS_SECONDS once https is settled; preload lists want a
+    # year); turn the next two off when other subdomains of the domain still serve plain http.
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Backups (django-dbbackup) ------------------------------------------------------
@@ -324,3 +330,6 @@ LOGGING = {
 
 # --- Guildhall ----------------------------------------------------------------------
 GUILDHALL_DEFAULT_PREFIX = "!!"
+# /health/ready warns, then fails, when the disk under DATA_DIR has less free space than this.
+HEALTH_DISK_WARN_PERCENT = envfloat("HEALTH_DISK_WARN_PERCENT", 10.0, minimum=0)
+HEALTH_DISK_FAIL_PERCENT = envfloat("HEALTH_DISK_FAIL_PERCENT", 2.0, minimum=0)

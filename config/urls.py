@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from commands import views as commands_views
 from config.api import api
 from ops import views as ops_views
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("health", ops_views.health, name="health"),
     path("", include("ops.status.endpoint_urls")),
     path("api/", api.urls),
+    # Public only for guilds that turn it on (404 otherwise); everything else needs a login.
+    path("leaderboard/<int:guild_id>/", commands_views.leaderboard_public, name="leaderboard-public"),
     # Before admin/ so that these pages are not taken for admin model URLs.
     path("admin/ops/", include("ops.urls")),
     path("admin/", admin.site.urls),

@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 
@@ -7,6 +9,8 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from config.database import install_slow_query_logger
+        from config.database import close_pools_before_fork, install_slow_query_logger
 
         connection_created.connect(install_slow_query_logger, dispatch_uid="guildhall-slow-query-logger")
+        # q2 forks its processes; a pooled connection must never be shared across a fork.
+        os.register_at_fork(before=close_pools_before_fork)

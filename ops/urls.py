@@ -5,4 +5,6 @@ urlpatterns = [
     path("backups/", include("ops.backups.urls")),
     path("database/", include("ops.dbhealth.urls")),
     path("status/", include("ops.status.urls")),
+    path("exports/", include("ops.export_urls")),
+    path("leaderboard/", include("commands.leaderboard_urls")),
 ]

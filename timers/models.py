@@ -114,6 +114,8 @@ class TimedRole(models.Model):
             models.Index(
                 fields=["pause_until"], condition=Q(state="paused", pause_until__isnull=False), name="timer_due_resume"
             ),
+            # The guild's timers, newest first (API pages).
+            models.Index(fields=["guild_id", "-id"], name="timer_guild_recent"),
             # "Show my timers", role reports and pause-all by role.
             models.Index(fields=["guild_id", "role_id", "state"], name="timer_guild_role_state"),
             models.Index(fields=["guild_id", "member_id", "state"], name="timer_guild_member_state"),

@@ -1,0 +1,210 @@
+"""API routes for custom commands and cookies, per guild: /api/v1/guilds/{guild_id}/…
+
+Routes parse, call one selector or service and render; the services' refusals become
+4xx answers in config/api.py.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Literal
+
+from django.db.models import prefetch_related_objects
+from django.http import HttpRequest
+from ninja import Path, Query, Router, Schema, Status
+from ninja.errors import HttpError
+from pydantic import Field
+
+from commands.models import CookieBalance, CustomCommand
+from commands.selectors import command_get, command_list, cookie_leaderboard, cookie_ledger, cookie_standing
+from commands.services import (
+    command_cooldown_set,
+    command_create,
+    command_delete,
+    command_edit,
+    command_enabled_set,
+)
+from commands.services.custom_commands import MAX_COOLDOWN_SECONDS
+from config.api_fields import DiscordId, Snowflake, SnowflakeList, text
+from config.database import lag_tolerant_alias
+from config.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+
+logger = logging.getLogger(__name__)
+router = Router()
+
+COMMAND_ORDER = ("name",)  # unique per guild: the index command_unique_name_per_guild
+BALANCE_ORDER = ("-balance", "member_id")  # the index cookie_leaderboard
+LEDGER_ORDER = ("-created_at", "-pk")
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or one of its aliases.")
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+Cursor = Query(None, max_length=1000, description="`next_cursor` of the previous page.")
+NameText = text(32, 1)
+TemplateText = text(10_000, 1)  # the service gives the real limit, with a clear message
+NoteText = text(200)
+
+
+class CommandOut(Schema):
+    id: int
+    guild_id: Snowflake
+    name: str
+    template: str
+    aliases: list[str]
+    author_id: Snowflake | None
+    editor_ids: SnowflakeList
+    created_at: datetime
+    edited_at: datetime | None
+    usage_count: int
+    last_used_at: datetime | None
+    cooldown_seconds: int
+    cooldown_scope: str
+    enabled: bool
+    note: str
+
+    @staticmethod
+    def resolve_aliases(obj: CustomCommand) -> list[str]:
+        return sorted(alias.name for alias in obj.aliases.all())
+
+
+class CommandPage(Schema):
+    items: list[CommandOut]
+    next_cursor: str | None
+
+
+class CommandIn(Schema):
+    name: NameText
+    template: TemplateText
+    author_id: DiscordId | None = None
+
+
+class CommandPatch(Schema):
+    template: TemplateText | None = None
+    cooldown_seconds: int | None = Field(None, ge=0, le=MAX_COOLDOWN_SECONDS)
+    cooldown_scope: Literal["member", "channel", "guild"] | None = None
+    enabled: bool | None = None
+    note: NoteText | None = None
+    editor_id: DiscordId | None = None
+
+
+class BalanceOut(Schema):
+    member_id: Snowflake
+    balance: int
+
+
+class BalancePage(Schema):
+    items: list[BalanceOut]
+    next_cursor: str | None
+
+
+class StandingOut(Schema):
+    member_id: Snowflake
+    balance: int
+    rank: int | None = Field(description="1 = most cookies; ties share a rank; null for a member with no count.")
+
+
+class LeaderboardOut(Schema):
+    page: int
+    items: list[StandingOut]
+
+
+class LedgerOut(Schema):
+    id: int
+    giver_id: Snowflake | None
+    receiver_id: Snowflake
+    delta: int
+    reason: str
+    message_id: Snowflake | None
+    created_at: datetime
+
+
+class LedgerPage(Schema):
+    items: list[LedgerOut]
+    next_cursor: str | None
+
+
+def _command_or_404(guild_id: int, name: str) -> CustomCommand:
+    command = command_get(guild_id=guild_id, name=name)
+    if command is None:
+        raise HttpError(404, f"There is no command called `{name.lower()}`.")
+    return command
+
+
+@router.get("/guilds/{guild_id}/commands", response=CommandPage, tags=["commands"])
+def commands_list(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
+    """The guild's commands by name, a page at a time."""
+    page = paginate(command_list(guild_id=guild_id), order=COMMAND_ORDER, cursor=cursor, limit=limit)
+    prefetch_related_objects(page.items, "aliases")
+    return page
+
+
+@router.get("/guilds/{guild_id}/commands/{name}", response=CommandOut, tags=["commands"])
+def commands_get(request: HttpRequest, guild_id: DiscordId, name: str = CommandName):
+    """One command, by its name or an alias."""
+    return _command_or_404(guild_id, name)
+
+
+@router.post("/guilds/{guild_id}/commands", response={201: CommandOut}, tags=["commands"])
+def commands_create(request: HttpRequest, guild_id: DiscordId, body: CommandIn):
+    """Add a command; 409 when the name is taken by a command or an alias."""
+    command = command_create(guild_id=guild_id, name=body.name, template=body.template, author_id=body.author_id)
+    logger.info("command %s created in guild %s through the API by %s", command.name, guild_id, request.auth)
+    return Status(201, command)
+
+
+@router.patch("/guilds/{guild_id}/commands/{name}", response=CommandOut, tags=["commands"])
+def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatch, name: str = CommandName):
+    """Change a command's reply, cooldown or enabled flag (only the fields sent)."""
+    command = _command_or_404(guild_id, name)
+    if body.template is not None:
+        command = command_edit(guild_id=guild_id, name=command.name, template=body.template, editor_id=body.editor_id)
+    if body.cooldown_seconds is not None or body.cooldown_scope is not None:
+        command = command_cooldown_set(
+            guild_id=guild_id,
+            name=command.name,
+            seconds=command.cooldown_seconds if body.cooldown_seconds is None else body.cooldown_seconds,
+            scope=body.cooldown_scope or command.cooldown_scope,
+        )
+    if body.enabled is not None or body.note is not None:
+        enabled = command.enabled if body.enabled is None else body.enabled
+        note = body.note if body.note is not None else ("" if enabled else command.note)
+        command = command_enabled_set(guild_id=guild_id, name=command.name, enabled=enabled, note=note)
+    return _command_or_404(guild_id, command.name)
+
+
+@router.delete("/guilds/{guild_id}/commands/{name}", response={204: None}, tags=["commands"])
+def commands_delete(request: HttpRequest, guild_id: DiscordId, name: str = CommandName):
+    """Delete a command (by its name or an alias) with its aliases."""
+    deleted = command_delete(guild_id=guild_id, name=name)
+    logger.info("command %s deleted in guild %s through the API by %s", deleted, guild_id, request.auth)
+    return Status(204, None)
+
+
+@router.get("/guilds/{guild_id}/cookies/balances", response=BalancePage, tags=["cookies"])
+def cookies_balances(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
+    """Members' counts in leaderboard order (most first, ties by member id), a page at a time."""
+    rows = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id)
+    return paginate(rows, order=BALANCE_ORDER, cursor=cursor, limit=limit)
+
+
+@router.get("/guilds/{guild_id}/cookies/balances/{member_id}", response=StandingOut, tags=["cookies"])
+def cookies_standing(request: HttpRequest, guild_id: DiscordId, member_id: DiscordId):
+    """One member's count and rank."""
+    return cookie_standing(guild_id=guild_id, member_id=member_id)
+
+
+@router.get("/guilds/{guild_id}/cookies/leaderboard", response=LeaderboardOut, tags=["cookies"])
+def cookies_leaderboard(request: HttpRequest, guild_id: DiscordId, page: int = Query(1, ge=1, le=10_000)):
+    """One page (10 members) of the leaderboard, as `/cookies top` shows it."""
+    return {"page": page, "items": cookie_leaderboard(guild_id=guild_id, page=page)}
+
+
+@router.get("/guilds/{guild_id}/cookies/ledger", response=LedgerPage, tags=["cookies"])
+def cookies_ledger(
+    request: HttpRequest,
+    guild_id: DiscordId,
+    member_id: DiscordId | None = Query(None, description="Only changes received by this member."),
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+):
+    """Every change of a count, newest first, a page at a time."""
+    return paginate(cookie_ledger(guild_id=guild_id, member_id=member_id), order=LEDGER_ORDER, cursor=cursor, limit=limit)
