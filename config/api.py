@@ -8,9 +8,11 @@ validation errors stay 422 with their list of problems.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -62,6 +64,18 @@ class StaffSessionAuth(APIKeyCookie):
         return self(request)
 
 
+def docs_access(view):
+    """The docs and schema are for staff: a staff session or an API token; others are sent to log in."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs):
+        if ApiTokenAuth()(request) is not None:
+            return view(request, *args, **kwargs)
+        return staff_member_required(view)(request, *args, **kwargs)
+
+    return guarded
+
+
 class GuildhallAPI(NinjaAPI):
     """NinjaAPI whose operation ids are the route functions' names (``timers_pause``)."""
 
@@ -75,6 +89,7 @@ api = GuildhallAPI(
     description="Custom commands, cookies and timed roles. Discord ids are strings in responses.",
     urls_namespace="api",
     auth=[ApiTokenAuth(), StaffSessionAuth()],
+    docs_decorator=docs_access,
 )
 
 

@@ -44,8 +44,8 @@ def wsgi_in_test_transaction():
 
 @pytest.mark.django_db
 def test_it_answers_generated_requests_without_a_server_error(staff_key, some_data, wsgi_in_test_transaction):
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_in_test_transaction)
     headers = {"Authorization": f"Bearer {staff_key}"}
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_in_test_transaction, headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 12
     for operation in operations:

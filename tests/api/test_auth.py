@@ -109,11 +109,15 @@ def test_it_refuses_a_session_that_is_not_staff():
     assert client.get(URL).status_code == 401
 
 
-def test_it_serves_the_docs_and_schema_without_auth():
-    schema = Client().get("/api/openapi.json")
+def test_it_keeps_the_docs_and_schema_for_staff(staff_key):
+    assert Client().get("/api/openapi.json").status_code == 302  # to the login page
+    assert Client().get("/api/docs").status_code == 302
+    schema = Client().get("/api/openapi.json", headers={"Authorization": f"Bearer {staff_key}"})
     assert schema.status_code == 200
     assert f"/api/v1/guilds/{{guild_id}}/commands" in schema.json()["paths"]
     assert "ApiTokenAuth" in schema.json()["components"]["securitySchemes"]
-    docs = Client().get("/api/docs")
+    staff = Client()
+    staff.force_login(User.objects.create_user("docs-reader", password="pw-docs-123", is_staff=True))
+    docs = staff.get("/api/docs")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
