@@ -328,6 +328,9 @@ LOGGING = {
     },
 }
 
+# Prometheus scrapes /metrics with this bearer token (staff sessions may read it too).
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+
 # --- Guildhall ----------------------------------------------------------------------
 GUILDHALL_DEFAULT_PREFIX = "!!"
 # /health/ready warns, then fails, when the disk under DATA_DIR has less free space than this.

@@ -140,7 +140,8 @@ class TimerEventKind(models.TextChoices):
 class TimerEvent(models.Model):
     """The history of a timer: who did what, and when."""
 
-    timer = models.ForeignKey(TimedRole, on_delete=models.CASCADE, related_name="events")
+    # timer_event_recent (timer, -created_at) serves lookups by timer: no separate FK index.
+    timer = models.ForeignKey(TimedRole, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=16, choices=TimerEventKind.choices)
     actor_id = models.BigIntegerField(null=True, blank=True)
     seconds = models.BigIntegerField(null=True, blank=True, help_text="Time added or removed, where it applies.")

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from ops.status import views
 
 app_name = "status"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.status, name="index"),
+]

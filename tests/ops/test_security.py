@@ -26,7 +26,7 @@ OPEN = tuple(
 # Served without login today although the issue asks for a login everywhere but /health*:
 # their owners' call (ops/status/endpoint_urls.py, config/api.py). Strict xfail, so that the
 # test turns red, asking for this list to shrink, the day one of them is closed.
-KNOWN_OPEN = ("/metrics",)
+KNOWN_OPEN: tuple[str, ...] = ()
 _CONVERTER_SAMPLES = {"int": "1", "str": "x", "slug": "x", "path": "1", "uuid": "00000000-0000-0000-0000-000000000000"}
 
 
@@ -100,12 +100,6 @@ def test_it_refuses_anonymous_users_everywhere_but_the_open_pages():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", KNOWN_OPEN)
-@pytest.mark.xfail(strict=True, reason="served without login by its owner's choice; see KNOWN_OPEN")
-def test_it_keeps_the_known_open_pages_behind_a_login(client, url):
-    assert _refused(client.get(url))
-
-
 @pytest.mark.django_db
 def test_it_refuses_a_logged_in_member_who_is_not_staff(client):
     client.force_login(User.objects.create_user("member", password="pw-member-123"))

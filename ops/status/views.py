@@ -1,0 +1,52 @@
+"""The Status page (staff only): migrations, q2 clusters and schedules, bot shards, sweep latencies."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from ops.dbhealth.svg import Series, line_chart
+from ops.status import selectors
+
+
+def _latency_chart(sweeps):
+    def points(field):
+        return [(run.started_at, getattr(run, field)) for run in sweeps if getattr(run, field) is not None]
+
+    return line_chart(
+        [Series("p50", points("latency_p50_ms")), Series("max", points("latency_max_ms"))],
+        title="Sweep latency (role removed after due)", value_format=lambda v: f"{v:,.0f} ms",
+        empty_message="No sweep has recorded a latency yet.",
+    )
+
+
+@staff_member_required
+@require_GET
+def status(request):
+    """Show what the worker and the bot are doing, and what the database still has to apply."""
+    now = timezone.now()
+    shards = selectors.shards_state()
+    sweeps = selectors.sweeps_recent()
+    last_sweep = sweeps[-1] if sweeps else None
+    context = {
+        **admin.site.each_context(request),
+        "title": "Status",
+        "migrations": selectors.migrations_state(),
+        "clusters": selectors.q2_clusters(),
+        "queue": selectors.q2_queue(),
+        "schedules": selectors.schedules_state(),
+        "shards": shards,
+        "bot_configured": bool(settings.DISCORD_TOKEN),
+        "bot_running": any(shard.running for shard in shards),
+        "stale_after": selectors.HEARTBEAT_STALE_SECONDS,
+        "sweeps": list(reversed(sweeps[-15:])),
+        "last_sweep": last_sweep,
+        "sweep_running": bool(last_sweep)
+        and (now - last_sweep.finished_at).total_seconds() <= selectors.SWEEP_STALE_SECONDS,
+        "latency_chart": _latency_chart(sweeps),
+        "now": now,
+    }
+    return render(request, "ops/status/index.html", context)
