@@ -19,6 +19,7 @@ $(STAMP): requirements.txt
 setup: $(STAMP)
 
 migrate: setup
+	$(BIN)/python manage.py backup_before_migrate
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

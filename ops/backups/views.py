@@ -1,0 +1,131 @@
+"""Backup pages in the admin's look: staff list and create; superusers download, delete and restore."""
+from __future__ import annotations
+
+from functools import wraps
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.errors import ApplicationError
+from ops.backups.catalog import backup_dir, backup_get, sidecar_path
+from ops.backups.errors import BackupNotFound
+from ops.backups.services import backup_create, backup_delete, backup_restore, backups_list
+from ops.schedules import SCHEDULES
+
+
+def superuser_required(view):
+    """Staff get past staff_member_required; only superusers get here (403 for the rest)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only superusers may do this.")
+        return view(request, *args, **kwargs)
+
+    return staff_member_required(wrapper)
+
+
+def _context(request, **extra) -> dict:
+    return {**admin.site.each_context(request), **extra}
+
+
+def _backup_or_404(name: str):
+    try:
+        return backup_get(name)
+    except BackupNotFound as exc:
+        raise Http404(str(exc)) from None
+
+
+@never_cache
+@staff_member_required
+@require_GET
+def backup_list(request):
+    schedule = next((s for s in SCHEDULES if s.func == "ops.backups.tasks.backup_scheduled"), None)
+    return render(request, "ops/backups/list.html", _context(
+        request,
+        title="Backups",
+        backups=backups_list(),
+        backup_dir=backup_dir(),
+        keep_count=settings.BACKUP_KEEP_COUNT,
+        keep_days=settings.BACKUP_KEEP_DAYS,
+        schedule=schedule,
+    ))
+
+
+@staff_member_required
+@require_POST
+def backup_create_now(request):
+    try:
+        backup = backup_create(kind="manual", user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Backup {backup.name} made ({backup.size:,} bytes).")
+    return redirect("backups:index")
+
+
+@never_cache
+@superuser_required
+@require_GET
+def backup_download(request, name: str):
+    backup = _backup_or_404(name)
+    path = sidecar_path(backup.path) if request.GET.get("part") == "sidecar" else backup.path
+    if not path.is_file():
+        raise Http404("This backup has no sidecar.")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
+                        content_type="application/json" if path != backup.path else "application/octet-stream")
+
+
+@never_cache
+@superuser_required
+@require_http_methods(["GET", "POST"])
+def backup_delete_confirm(request, name: str):
+    backup = _backup_or_404(name)
+    if request.method == "POST":
+        backup_delete(name=backup.name, user=request.user)
+        messages.success(request, f"Backup {backup.name} deleted.")
+        return redirect("backups:index")
+    return render(request, "ops/backups/delete.html", _context(request, title="Delete a backup", backup=backup))
+
+
+class RestoreForm(forms.Form):
+    confirmation = forms.CharField(label="Type the backup's name to confirm", max_length=255, strip=True)
+
+    def __init__(self, *args, name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = name
+
+    def clean_confirmation(self) -> str:
+        typed = self.cleaned_data["confirmation"]
+        if typed != self.name:
+            raise forms.ValidationError("That is not this backup's name; nothing was restored.")
+        return typed
+
+
+@never_cache
+@superuser_required
+@require_http_methods(["GET", "POST"])
+def backup_restore_confirm(request, name: str):
+    backup = _backup_or_404(name)
+    form = RestoreForm(request.POST or None, name=backup.name)
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = backup_restore(name=backup.name, user=request.user)
+        except ApplicationError as exc:
+            messages.error(request, str(exc))
+        else:
+            text = f"Restored {outcome.name}. The database as it was before is in {outcome.snapshot}."
+            if outcome.pending_migrations:
+                text += f" {outcome.pending_migrations} migrations are pending: run manage.py migrate."
+            messages.success(request, text)
+        return redirect("backups:index")
+    return render(request, "ops/backups/restore.html", _context(
+        request, title="Restore a backup", backup=backup, form=form,
+    ))

@@ -1,0 +1,30 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from config.errors import ApplicationError
+from ops.backups.drill import backup_drill
+
+
+class Command(BaseCommand):
+    help = (
+        "Restore the newest backup (or --name) into a scratch database and compare the row count of every "
+        "table with the counts recorded when it was made. Exits non-zero on any difference."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", help="the backup to drill (default: the newest one)")
+
+    def handle(self, *args, **options):
+        try:
+            report = backup_drill(name=options["name"])
+        except ApplicationError as exc:
+            raise CommandError(str(exc)) from exc
+        width = max(len(row.table) for row in report.rows) if report.rows else 5
+        self.stdout.write(f"drill of {report.name} ({report.vendor}) in {report.seconds:.1f} s")
+        self.stdout.write(f"{'table':<{width}}  {'backup':>10}  {'restored':>10}")
+        for row in report.rows:
+            expected = "-" if row.expected is None else row.expected
+            restored = "-" if row.restored is None else row.restored
+            self.stdout.write(f"{row.table:<{width}}  {expected:>10}  {restored:>10}  {'ok' if row.ok else 'MISMATCH'}")
+        if not report.ok:
+            raise CommandError(f"drill failed: {len(report.mismatches)} table(s) differ")
+        self.stdout.write(self.style.SUCCESS(f"drill passed: {len(report.rows)} tables, every count equal"))

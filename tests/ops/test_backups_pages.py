@@ -1,0 +1,143 @@
+"""Backup pages: staff list and create; only superusers download, delete and restore."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from commands.models import CustomCommand
+from commands.services import command_create
+from ops.backups.catalog import backups_list, sidecar_path
+from ops.backups.services import backup_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+GUILD = 99
+
+
+@pytest.fixture
+def backup(settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    command_create(guild_id=GUILD, name="alpha", template="a", author_id=1)
+    made = backup_create(kind="manual")
+    CustomCommand.objects.all().delete()
+    command_create(guild_id=GUILD, name="beta", template="b", author_id=1)
+    return made
+
+
+def _login(client, *, superuser: bool):
+    user = User.objects.create_user("su" if superuser else "staff", password="pw-123-long", is_staff=True,
+                                    is_superuser=superuser)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff(client):
+    return _login(client, superuser=False)
+
+
+@pytest.fixture
+def superuser(client):
+    return _login(client, superuser=True)
+
+
+def _names() -> set[str]:
+    return set(CustomCommand.objects.values_list("name", flat=True))
+
+
+def _urls(name: str) -> dict[str, str]:
+    return {view: reverse(f"backups:{view}", args=[name]) for view in ("download", "delete", "restore")}
+
+
+def test_it_sends_anonymous_users_to_the_login_page(client, backup):
+    for url in [reverse("backups:index"), *_urls(backup.name).values()]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login")), url
+    response = client.post(reverse("backups:create"))
+    assert response.status_code == 302 and len(backups_list()) == 1
+
+
+def test_it_lists_backups_for_staff_in_the_admin_chrome(staff, backup):
+    page = staff.get(reverse("backups:index")).content.decode()
+    assert backup.name in page and backup.short_checksum in page and backup.engine_label in page
+    assert "Create backup now" in page and 'id="user-tools"' in page  # the admin's header rendered
+    assert "Kept: the newest" in page
+    assert reverse("backups:restore", args=[backup.name]) not in page  # superusers' links only
+
+
+def test_it_shows_superusers_the_actions_on_each_backup(superuser, backup):
+    page = superuser.get(reverse("backups:index")).content.decode()
+    for url in _urls(backup.name).values():
+        assert url in page
+
+
+def test_it_lets_staff_create_a_backup(staff, backup):
+    response = staff.post(reverse("backups:create"), follow=True)
+    assert response.status_code == 200 and "made" in response.content.decode()
+    assert len(backups_list()) == 2 and backups_list()[0].created_by == "staff"
+
+
+def test_it_forbids_staff_who_are_not_superusers_to_download_delete_or_restore(staff, backup):
+    for url in _urls(backup.name).values():
+        assert staff.get(url).status_code == 403, url
+        assert staff.post(url, {"confirmation": backup.name}).status_code == 403, url
+    assert backup.path.exists() and _names() == {"beta"}
+
+
+def test_it_lets_a_superuser_download_a_backup_and_its_sidecar(superuser, backup):
+    response = superuser.get(reverse("backups:download", args=[backup.name]))
+    assert response.status_code == 200 and b"".join(response.streaming_content) == backup.path.read_bytes()
+    assert f'filename="{backup.name}"' in response["Content-Disposition"]
+    side = superuser.get(reverse("backups:download", args=[backup.name]) + "?part=sidecar")
+    assert b"".join(side.streaming_content) == sidecar_path(backup.path).read_bytes()
+
+
+def test_it_answers_404_for_a_name_that_is_not_a_backup(superuser, backup):
+    assert superuser.get(reverse("backups:download", args=["secret_key"])).status_code == 404
+    assert superuser.get(reverse("backups:download", args=["..%2Fsecret_key"])).status_code == 404
+
+
+def test_it_deletes_only_after_a_post(superuser, backup):
+    url = reverse("backups:delete", args=[backup.name])
+    assert "cannot be undone" in superuser.get(url).content.decode() and backup.path.exists()
+    assert superuser.post(url).status_code == 302
+    assert not backup.path.exists() and not sidecar_path(backup.path).exists()
+
+
+def test_it_restores_nothing_when_the_typed_name_is_wrong(superuser, backup):
+    url = reverse("backups:restore", args=[backup.name])
+    page = superuser.get(url).content.decode()
+    assert backup.sha256 in page and "csrfmiddlewaretoken" in page
+    response = superuser.post(url, {"confirmation": "restore please"})
+    assert response.status_code == 200 and "nothing was restored" in response.content.decode()
+    assert _names() == {"beta"} and len(backups_list()) == 1  # no snapshot either
+
+
+def test_it_restores_after_the_typed_confirmation(superuser, backup):
+    response = superuser.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name},
+                              follow=True)
+    page = response.content.decode()
+    assert response.status_code == 200 and f"Restored {backup.name}" in page
+    assert _names() == {"alpha"}
+    assert any(b.kind == "pre-restore" for b in backups_list())
+
+
+def test_it_shows_a_refused_restore_as_an_error(superuser, backup):
+    backup.path.write_bytes(backup.path.read_bytes()[:100])
+    response = superuser.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name},
+                              follow=True)
+    assert "is incomplete" in response.content.decode() and _names() == {"beta"}
+
+
+def test_it_needs_the_csrf_token(backup):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(User.objects.create_user("su", password="pw-123-long", is_staff=True, is_superuser=True))
+    assert client.post(reverse("backups:create")).status_code == 403
+    assert client.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name}).status_code == 403
+    assert _names() == {"beta"}
+
+
+def test_it_links_the_backups_page_from_the_admin_index(staff, backup):
+    assert reverse("backups:index") in staff.get(reverse("admin:index")).content.decode()
