@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import discord
+from django.db.models import Q
 from django.utils import timezone
 
 from bots.db import call
@@ -97,13 +98,16 @@ class Sweeper:
         stop = stop or asyncio.Event()
         end = time.monotonic() + seconds
         while not stop.is_set():
-            worked = await self.pass_once()
+            # Probe first: with nothing due a tick is these four index probes, and work that falls
+            # due while a pass runs is found by the next probe, not after a whole POLL_SECONDS.
+            now = self.now()
+            due = await call(sweep_next_due, now=now)
+            worked = await self.pass_once() if due is not None and due <= now else 0
             if time.monotonic() >= end:
                 break
             if worked:
                 continue
-            now = self.now()
-            due = await call(sweep_next_due, now=now)
+            # Due but nothing claimed (leased by another worker, or backing off): poll.
             wait = POLL_SECONDS if due is None or due <= now else min(POLL_SECONDS, (due - now).total_seconds())
             wait = max(0.01, min(wait, end - time.monotonic()))
             try:
@@ -186,7 +190,13 @@ class Sweeper:
 
     async def _restore_if_live(self, timer: TimedRole) -> None:
         """Time was added while the role was being taken: give it back."""
-        live = await call(lambda: timers_live(guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id).exists())
+        now = self.now()
+        # A timer that is still due was not given more time: our claim ran out and another
+        # worker is removing the role too, so putting it back would outlast that removal.
+        not_due = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        live = await call(
+            lambda: timers_live(guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id).filter(not_due).exists()
+        )
         if live:
             await self.rest.role_add(timer.guild_id, timer.member_id, timer.role_id, _reason("time was added"))
 

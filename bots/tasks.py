@@ -5,8 +5,9 @@ import asyncio
 import logging
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
+from bots.db import call
 from bots.rest import DiscordRest
 from bots.sweeper import Sweeper
 from ops.services import sweep_run_record
@@ -16,11 +17,14 @@ SWEEP_SECONDS = 55  # the schedule starts a run every minute; each one keeps goi
 
 
 async def _sweep(seconds: float):
-    if not settings.DISCORD_TOKEN:
-        logger.warning("DISCORD_TOKEN is not set: the sweep only resumes paused timers; expiries and warnings wait")
-        return await Sweeper(None).run(seconds)
-    async with DiscordRest() as rest:
-        return await Sweeper(rest).run(seconds)
+    try:
+        if not settings.DISCORD_TOKEN:
+            logger.warning("DISCORD_TOKEN is not set: the sweep only resumes paused timers; expiries and warnings wait")
+            return await Sweeper(None).run(seconds)
+        async with DiscordRest() as rest:
+            return await Sweeper(rest).run(seconds)
+    finally:
+        await call(connections.close_all)  # the ORM ran in asgiref's sync thread, which outlives this loop
 
 
 def sweep_timers(seconds: float = SWEEP_SECONDS) -> dict:
@@ -34,10 +38,10 @@ def sweep_timers(seconds: float = SWEEP_SECONDS) -> dict:
 
 
 async def _apply(timer_id: int) -> str:
-    from bots.db import call
     from timers.models import LIVE_STATES, TimedRole, TimerState
 
     timer = await call(lambda: TimedRole.objects.filter(pk=timer_id).first())
+    await call(connections.close_all)  # the ORM ran in asgiref's sync thread, which outlives this loop
     if timer is None:
         return "gone"
     async with DiscordRest() as rest:

@@ -9,6 +9,7 @@ carry nonces, so a repeat changes nothing on Discord.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,31 +107,35 @@ def sweep_record_expiries(
         timers = list(TimedRole.objects.select_for_update().filter(pk__in=list(by_id), lease_owner=owner).order_by("pk"))
         unrecorded = set(by_id) - {t.pk for t in timers}
         events = []
+        changes: dict[tuple, list[int]] = defaultdict(list)  # new values -> the rows that get them
         for timer in timers:
             outcome, detail = by_id[timer.pk]
             if outcome not in ExpiryOutcome.values:
                 raise ValueError(f"unknown expiry outcome {outcome!r}")
             if timer.state != TimerState.ACTIVE or timer.expires_at > now:
                 unrecorded.add(timer.pk)
-                timer.lease_until, timer.lease_owner = None, ""
+                change = {"lease_until": None, "lease_owner": ""}
             elif outcome == ExpiryOutcome.FAILED_RETRY and timer.attempts + 1 < MAX_ATTEMPTS:
-                timer.attempts += 1
-                timer.outcome, timer.outcome_detail = outcome, detail[:300]
+                attempts = timer.attempts + 1
                 # Back off 30 s, 1, 2, 4, 8 min: the lease keeps every worker away until then.
-                timer.lease_until = now + timedelta(seconds=30 * 2 ** (timer.attempts - 1))
+                change = {
+                    "attempts": attempts, "outcome": outcome, "outcome_detail": detail[:300],
+                    "lease_until": now + timedelta(seconds=30 * 2 ** (attempts - 1)),
+                }
             else:
                 if outcome == ExpiryOutcome.FAILED_RETRY:
                     outcome = ExpiryOutcome.FAILED  # out of attempts
-                timer.state, timer.ended_at = TimerState.EXPIRED, now
-                timer.outcome, timer.outcome_detail = outcome, detail[:300]
-                timer.next_warn_at = None
-                timer.lease_until, timer.lease_owner = None, ""
+                change = {
+                    "state": TimerState.EXPIRED, "ended_at": now, "outcome": outcome, "outcome_detail": detail[:300],
+                    "next_warn_at": None, "lease_until": None, "lease_owner": "",
+                }
                 events.append(TimerEvent(timer=timer, kind=TimerEventKind.EXPIRE, detail=outcome))
-            timer.updated_at = now
-        TimedRole.objects.bulk_update(
-            timers,
-            ["state", "ended_at", "outcome", "outcome_detail", "next_warn_at", "lease_until", "lease_owner", "attempts", "updated_at"],
-        )
+            changes[tuple(sorted(change.items()))].append(timer.pk)
+        # A batch mostly shares its new values (200 roles removed alike): one UPDATE per distinct
+        # change. bulk_update's CASE per row and field took ~0.2 s of Python per batch of 200,
+        # which held the engine under 300 expiries/s (bench/sweep.py).
+        for change, ids in changes.items():
+            TimedRole.objects.filter(pk__in=ids).update(**dict(change), updated_at=now)
         TimerEvent.objects.bulk_create(events)
     return unrecorded
 
