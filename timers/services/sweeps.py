@@ -66,14 +66,16 @@ def warning_threshold_due(timer: TimedRole, thresholds: list[int], now: datetime
 def sweep_record_warnings(*, timer_ids: list[int], owner: str, now: datetime | None = None) -> dict[int, int | None]:
     """Mark every threshold each claimed timer has reached as sent and release the leases.
 
-    Returns, per timer still held by ``owner``, the threshold that was announced (None
-    when there was nothing to announce any more, e.g. time was added meanwhile).
+    Returns, per timer, the threshold that was announced (None when there was nothing to
+    announce any more: time was added, or a worker that took the claim over got there
+    first). A claim that ran out is still recorded, so a slow batch can't be re-claimed
+    forever without anyone finishing it.
     """
     now = now or timezone.now()
     thresholds_by_guild: dict[int, list[int]] = {}
     recorded: dict[int, int | None] = {}
     with transaction.atomic():
-        timers = TimedRole.objects.select_for_update().filter(pk__in=timer_ids, lease_owner=owner).order_by("pk")
+        timers = TimedRole.objects.select_for_update().filter(pk__in=timer_ids).order_by("pk")
         events = []
         for timer in timers:
             if timer.guild_id not in thresholds_by_guild:
@@ -85,7 +87,9 @@ def sweep_record_warnings(*, timer_ids: list[int], owner: str, now: datetime | N
                 timer.warnings_sent = sorted(set(timer.warnings_sent) | reached, reverse=True)
                 events.append(TimerEvent(timer=timer, kind=TimerEventKind.WARN, detail=f"{threshold} min"))
             warnings_schedule(timer, thresholds)
-            timer.lease_until, timer.lease_owner, timer.updated_at = None, "", now
+            if timer.lease_owner == owner:
+                timer.lease_until, timer.lease_owner = None, ""
+            timer.updated_at = now
             timer.save(update_fields=["warnings_sent", "next_warn_at", "lease_until", "lease_owner", "updated_at"])
             recorded[timer.pk] = threshold
         TimerEvent.objects.bulk_create(events)
@@ -98,13 +102,14 @@ def sweep_record_expiries(
 ) -> set[int]:
     """Store ``(timer_id, outcome, detail)`` for claimed timers; failures to retry get a back-off lease.
 
-    Returns the ids not recorded because the claim was lost or time was added meanwhile:
-    for those the caller puts the role back if it took it.
+    Returns the ids not recorded: time was added meanwhile (the caller puts the role
+    back), or another worker recorded it first. A claim that ran out is still recorded
+    when the timer is still due, so a slow batch is never re-claimed without end.
     """
     now = now or timezone.now()
     by_id = {timer_id: (outcome, detail) for timer_id, outcome, detail in outcomes}
     with transaction.atomic():
-        timers = list(TimedRole.objects.select_for_update().filter(pk__in=list(by_id), lease_owner=owner).order_by("pk"))
+        timers = list(TimedRole.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
         unrecorded = set(by_id) - {t.pk for t in timers}
         events = []
         changes: dict[tuple, list[int]] = defaultdict(list)  # new values -> the rows that get them
@@ -112,9 +117,15 @@ def sweep_record_expiries(
             outcome, detail = by_id[timer.pk]
             if outcome not in ExpiryOutcome.values:
                 raise ValueError(f"unknown expiry outcome {outcome!r}")
+            mine = timer.lease_owner == owner
             if timer.state != TimerState.ACTIVE or timer.expires_at > now:
                 unrecorded.add(timer.pk)
+                if not mine:
+                    continue
                 change = {"lease_until": None, "lease_owner": ""}
+            elif outcome == ExpiryOutcome.FAILED_RETRY and not mine:
+                unrecorded.add(timer.pk)  # the worker holding the claim now decides on retries
+                continue
             elif outcome == ExpiryOutcome.FAILED_RETRY and timer.attempts + 1 < MAX_ATTEMPTS:
                 attempts = timer.attempts + 1
                 # Back off 30 s, 1, 2, 4, 8 min: the lease keeps every worker away until then.
