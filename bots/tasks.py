@@ -13,13 +13,17 @@ from bots.sweeper import Sweeper
 from ops.services import sweep_run_record
 
 logger = logging.getLogger(__name__)
+_warned_no_token = False
 SWEEP_SECONDS = 55  # the schedule starts a run every minute; each one keeps going until the next
 
 
 async def _sweep(seconds: float):
     try:
         if not settings.DISCORD_TOKEN:
+            global _warned_no_token
+        if not _warned_no_token:  # once per worker process, not every minute
             logger.warning("DISCORD_TOKEN is not set: the sweep only resumes paused timers; expiries and warnings wait")
+            _warned_no_token = True
             return await Sweeper(None).run(seconds)
         async with DiscordRest() as rest:
             return await Sweeper(rest).run(seconds)
