@@ -18,12 +18,12 @@ SWEEP_SECONDS = 55  # the schedule starts a run every minute; each one keeps goi
 
 
 async def _sweep(seconds: float):
+    global _warned_no_token
     try:
         if not settings.DISCORD_TOKEN:
-            global _warned_no_token
-        if not _warned_no_token:  # once per worker process, not every minute
-            logger.warning("DISCORD_TOKEN is not set: the sweep only resumes paused timers; expiries and warnings wait")
-            _warned_no_token = True
+            if not _warned_no_token:  # once per worker process, not every minute
+                logger.warning("DISCORD_TOKEN is not set: the sweep only resumes paused timers; expiries and warnings wait")
+                _warned_no_token = True
             return await Sweeper(None).run(seconds)
         async with DiscordRest() as rest:
             return await Sweeper(rest).run(seconds)
