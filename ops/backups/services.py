@@ -76,7 +76,7 @@ def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAUL
             raw = Path(work) / f"dump.{engine.EXTENSION}"
             tables = engine.dump_create(alias, raw)
             migrations = {app: name for app, name in engine.dump_migrations(raw)}  # the last one per app wins
-            _compress(raw, partial, inner_name=f"{stem}.{engine.EXTENSION}", mtime=now)
+            _compress(raw, partial, inner_name=f"{stem}.{engine.EXTENSION}", mtime=now, level=engine.GZIP_LEVEL)
         facts = {
             "engine": connection.settings_dict["ENGINE"],
             "connector": engine.CONNECTOR,
@@ -105,10 +105,10 @@ def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAUL
     return backup_get(path.name)
 
 
-def _compress(raw: Path, dest: Path, *, inner_name: str, mtime: datetime) -> None:
+def _compress(raw: Path, dest: Path, *, inner_name: str, mtime: datetime, level: int) -> None:
     # Private from the first byte: a backup holds every row, password and token hashes included.
     with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-        with gzip.GzipFile(filename=inner_name, mode="wb", fileobj=out, compresslevel=6, mtime=int(mtime.timestamp())) as gz:
+        with gzip.GzipFile(filename=inner_name, mode="wb", fileobj=out, compresslevel=level, mtime=int(mtime.timestamp())) as gz:
             with open(raw, "rb") as source:
                 shutil.copyfileobj(source, gz, 1 << 20)
         out.flush()

@@ -1,6 +1,6 @@
 """The database engines behind backups: how each one dumps, checks, restores and counts.
 
-Every engine module offers the same names: ``VENDOR``, ``EXTENSION``, ``CONNECTOR`` (the
+Every engine module offers the same names: ``VENDOR``, ``EXTENSION``, ``GZIP_LEVEL``, ``CONNECTOR`` (the
 django-dbbackup connector whose format the dump has, recorded in the sidecar so that
 ``manage.py dbrestore`` can read our files), ``MAGIC`` (the first bytes of a dump),
 ``dump_create``, ``dump_check``, ``dump_migrations``, ``dump_restore``,

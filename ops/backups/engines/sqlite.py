@@ -20,6 +20,7 @@ from ops.backups.engines.common import DumpUnreadable, quote_table
 
 VENDOR = "sqlite"
 EXTENSION = SqliteBackupConnector.extension
+GZIP_LEVEL = 6  # a SQLite file is uncompressed pages: worth compressing
 CONNECTOR = "dbbackup.db.sqlite.SqliteBackupConnector"
 MAGIC = b"SQLite format 3\x00"
 
