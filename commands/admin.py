@@ -6,12 +6,11 @@ services, which write the ledger row in the same transaction. The big tables use
 """
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
 from commands.command_templates import compile_template
-from commands.errors import CommandError
+from commands.errors import CommandError, SettingsInvalid
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
 from commands.services import (
     command_cooldown_set,
@@ -20,30 +19,51 @@ from commands.services import (
     command_edit,
     command_enabled_set,
     command_name_clean,
-    commands_version_bump,
+    guild_setting_clean,
+    guild_settings_update,
 )
+from commands.services import GUILD_SETTINGS_EDITABLE
 from ops.large_table_admin import LargeTableAdmin, SearchKey
 
 GUILD = SearchKey("guild_id")
 NAME = SearchKey("name", kind="prefix")
 
 
+class GuildSettingsForm(forms.ModelForm):
+    class Meta:
+        model = GuildSettings
+        fields = ("guild_id", *sorted(GUILD_SETTINGS_EDITABLE))
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in GUILD_SETTINGS_EDITABLE & set(cleaned):
+            try:
+                guild_setting_clean(field, cleaned[field])
+            except SettingsInvalid as exc:
+                self.add_error(field, str(exc))
+        return cleaned
+
+
 @admin.register(GuildSettings)
 class GuildSettingsAdmin(admin.ModelAdmin):
+    form = GuildSettingsForm
     list_display = (
         "guild_id", "prefix", "manager_role_id", "cookie_pair_cooldown_seconds", "cookie_daily_cap",
         "public_leaderboard", "leaderboard", "updated_at",
     )
     search_fields = ("=guild_id",)
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("guild_id",) if obj is not None else ()
+
     @admin.display(description="cookies")
     def leaderboard(self, obj: GuildSettings) -> str:
         return format_html('<a href="{}">leaderboard</a>', reverse("leaderboard:staff", args=[obj.guild_id]))
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        # The bot processes keep a guild's prefix and rules until this version changes.
-        transaction.on_commit(lambda: commands_version_bump(obj.guild_id))
+        """Save through the service: the same rules as chat, and the bots reload the guild."""
+        changes = {f: form.cleaned_data[f] for f in GUILD_SETTINGS_EDITABLE if f in form.cleaned_data}
+        obj.pk = guild_settings_update(guild_id=obj.guild_id, **changes).pk
 
 
 class CustomCommandForm(forms.ModelForm):

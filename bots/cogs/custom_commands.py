@@ -218,17 +218,18 @@ class CustomCommands(commands.Cog):
     @command_manager()
     async def command_enable(self, ctx: commands.Context, name: str) -> None:
         """Turn a custom command back on."""
-        command = await call(command_enabled_set, guild_id=ctx.guild.id, name=name, enabled=True)
-        self.bot.guild_cache.forget(ctx.guild.id)
-        await ctx.send(f"`{command.name}` is on.")
+        await self._set_enabled(ctx, name, True)
 
     @command_group.command(name="disable")
     @command_manager()
     async def command_disable(self, ctx: commands.Context, name: str) -> None:
         """Turn a custom command off without deleting it."""
-        command = await call(command_enabled_set, guild_id=ctx.guild.id, name=name, enabled=False)
+        await self._set_enabled(ctx, name, False)
+
+    async def _set_enabled(self, ctx: commands.Context, name: str, enabled: bool) -> None:
+        command = await call(command_enabled_set, guild_id=ctx.guild.id, name=name, enabled=enabled)
         self.bot.guild_cache.forget(ctx.guild.id)
-        await ctx.send(f"`{command.name}` is off.")
+        await ctx.send(f"`{command.name}` is {'on' if enabled else 'off'}.")
 
     async def cog_unload(self) -> None:
         await self.bot.guild_cache.flush_usage()

@@ -21,4 +21,9 @@ from commands.services.custom_commands import (  # noqa: F401
     commands_version,
     commands_version_bump,
 )
-from commands.services.guild_settings import guild_settings_get, guild_settings_update  # noqa: F401
+from commands.services.guild_settings import (  # noqa: F401
+    EDITABLE as GUILD_SETTINGS_EDITABLE,
+    guild_setting_clean,
+    guild_settings_get,
+    guild_settings_update,
+)

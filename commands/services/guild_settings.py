@@ -9,7 +9,7 @@ from commands.services.custom_commands import commands_version_bump
 from config.database import retry_transient
 
 MAX_PREFIX_LENGTH = 8
-_EDITABLE = {
+EDITABLE = _EDITABLE = {
     "prefix",
     "manager_role_id",
     "cookie_pair_cooldown_seconds",
@@ -17,6 +17,7 @@ _EDITABLE = {
     "cookie_message_cap",
     "cookie_allow_negative",
     "cookie_dm_receiver",
+    "public_leaderboard",
 }
 
 
@@ -24,6 +25,11 @@ def guild_settings_get(guild_id: int) -> GuildSettings:
     """The guild's settings; an unsaved row with the defaults when it never changed any."""
     found = GuildSettings.objects.filter(guild_id=guild_id).first()
     return found if found is not None else GuildSettings(guild_id=guild_id)
+
+
+def guild_setting_clean(field: str, value):
+    """The value if ``field`` may take it, else SettingsInvalid saying why (for forms too)."""
+    return _validate(field, value)
 
 
 def _validate(field: str, value):
@@ -44,7 +50,7 @@ def _validate(field: str, value):
     elif field == "manager_role_id":
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise SettingsInvalid("The manager role must be a role id.")
-    elif field in ("cookie_allow_negative", "cookie_dm_receiver"):
+    elif field in ("cookie_allow_negative", "cookie_dm_receiver", "public_leaderboard"):
         if not isinstance(value, bool):
             raise SettingsInvalid(f"{field.replace('_', ' ')} must be on or off.")
     return value

@@ -92,3 +92,19 @@ def test_it_keeps_cookie_balances_read_only(staff_client):
     staff_client.post(url, {"balance": 999})
     balance.refresh_from_db()
     assert balance.balance == 1
+
+
+def test_it_saves_guild_settings_through_the_rules(staff_client):
+    from commands.models import GuildSettings
+
+    row = GuildSettings.objects.get(guild_id=GUILD)
+    url = reverse("admin:commands_guildsettings_change", args=[row.pk])
+    form = {"prefix": "!! x", "cookie_pair_cooldown_seconds": 60, "cookie_daily_cap": 50, "cookie_message_cap": 5}
+    refused = staff_client.post(url, form)
+    assert refused.status_code == 200 and "no spaces" in refused.content.decode()
+    row.refresh_from_db()
+    assert row.prefix == "?"
+    saved = staff_client.post(url, {**form, "prefix": "$"})
+    assert saved.status_code == 302
+    row.refresh_from_db()
+    assert row.prefix == "$"
