@@ -1,4 +1,5 @@
 """Shared start-up for the benchmarks: Django settings, a query counter, table printing."""
+
 from __future__ import annotations
 
 import os

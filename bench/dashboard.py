@@ -17,9 +17,8 @@ Pages are requested in process with ``django.test.Client`` as a superuser (``for
 a warm-up request, then ``--repeat`` (30) timed requests each; /health and /health/ready 200
 each. Backups: median of 2 runs each, written to a temporary BACKUP_DIR that is removed after.
 """
-from __future__ import annotations
 
-import _setup  # noqa: F401  (Django set-up)
+from __future__ import annotations
 
 import argparse
 import os
@@ -31,13 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import _setup  # noqa: F401  (Django set-up)
+from _setup import machine, print_table
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
-
-from _setup import machine, print_table
 
 DB_NAME = "guildhall_dashbench"
 N_TIMERS = 1_000_000
@@ -66,7 +64,10 @@ def ensure_database() -> None:
     env = {**os.environ, **({"PGPASSWORD": str(db["PASSWORD"])} if db.get("PASSWORD") else {})}
     exists = subprocess.run(
         ["psql", *args, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{db['NAME']}'"],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout.strip()
     if exists != "1":
         print(f"creating database {db['NAME']}", flush=True)
@@ -140,8 +141,15 @@ SEEDS = [  # (table, wanted rows, SQL; tables whose rows depend on it are trunca
 
 
 def seed() -> list[list[str]]:
-    params = {"guild0": GUILD0, "member0": MEMBER0, "role0": ROLE0, "channel0": CHANNEL0, "n": N_TIMERS,
-              "members": N_MEMBERS, "commands": N_COMMANDS}
+    params = {
+        "guild0": GUILD0,
+        "member0": MEMBER0,
+        "role0": ROLE0,
+        "channel0": CHANNEL0,
+        "n": N_TIMERS,
+        "members": N_MEMBERS,
+        "commands": N_COMMANDS,
+    }
     rows, changed = [], False
     for table, wanted, sql in SEEDS:
         have = count(table)
@@ -209,9 +217,18 @@ def admin_pages(repeat: int) -> tuple[list[list[str]], dict[str, float]]:
     for label, url in pages:
         samples, status, size = timed(client, url, repeat)
         p95s[label] = pct(samples, 95)
-        rows.append([label, url, str(status), f"{size / 1024:.0f} KiB", f"{statistics.median(samples):.1f}",
-                     f"{pct(samples, 95):.1f}", f"{max(samples):.1f}",
-                     "yes" if pct(samples, 95) <= LIST_GOAL_MS else "**no**"])
+        rows.append(
+            [
+                label,
+                url,
+                str(status),
+                f"{size / 1024:.0f} KiB",
+                f"{statistics.median(samples):.1f}",
+                f"{pct(samples, 95):.1f}",
+                f"{max(samples):.1f}",
+                "yes" if pct(samples, 95) <= LIST_GOAL_MS else "**no**",
+            ]
+        )
         print(f"  {label}: p50 {statistics.median(samples):.1f} ms, p95 {pct(samples, 95):.1f} ms", flush=True)
     return rows, p95s
 
@@ -232,8 +249,17 @@ def health(repeat: int) -> tuple[list[list[str]], dict[str, float]]:
         status = response.json().get("status")
         p95s[url] = pct(samples, 95)
         goal = ("yes" if pct(samples, 95) <= HEALTH_GOAL_MS else "**no**") if url == "/health" else "(no goal)"
-        rows.append([url, f"{response.status_code} {status}", str(repeat), f"{statistics.median(samples):.2f}",
-                     f"{pct(samples, 95):.2f}", f"{max(samples):.2f}", goal])
+        rows.append(
+            [
+                url,
+                f"{response.status_code} {status}",
+                str(repeat),
+                f"{statistics.median(samples):.2f}",
+                f"{pct(samples, 95):.2f}",
+                f"{max(samples):.2f}",
+                goal,
+            ]
+        )
     return rows, p95s
 
 
@@ -241,8 +267,19 @@ def health(repeat: int) -> tuple[list[list[str]], dict[str, float]]:
 def raw_pg_dump(dest: Path) -> float:
     db = settings.DATABASES["default"]
     env = {**os.environ, **({"PGPASSWORD": str(db["PASSWORD"])} if db.get("PASSWORD") else {})}
-    args = ["pg_dump", "-Fc", "-h", str(db.get("HOST") or "127.0.0.1"), "-p", str(db.get("PORT") or 5432),
-            "-U", str(db.get("USER") or "postgres"), "-f", str(dest), db["NAME"]]
+    args = [
+        "pg_dump",
+        "-Fc",
+        "-h",
+        str(db.get("HOST") or "127.0.0.1"),
+        "-p",
+        str(db.get("PORT") or 5432),
+        "-U",
+        str(db.get("USER") or "postgres"),
+        "-f",
+        str(dest),
+        db["NAME"],
+    ]
     started = time.perf_counter()
     subprocess.run(args, env=env, check=True)
     return time.perf_counter() - started
@@ -283,6 +320,7 @@ class StepTimer:
                 return fn(*args, **kwargs)
             finally:
                 self.totals.setdefault(label, []).append(time.perf_counter() - started)
+
         return wrapped
 
 
@@ -310,10 +348,22 @@ def backups(runs: int) -> tuple[list[list[str]], list[list[str]], float]:
         shutil.rmtree(folder, ignore_errors=True)
     ratio = statistics.median(product) / statistics.median(raw)
     rows = [
-        ["raw pg_dump -Fc", ", ".join(f"{t:.2f}" for t in raw), f"{statistics.median(raw):.2f}",
-         f"{sizes['raw'] / 2**20:.1f} MiB", "1.000x", ""],
-        ["backup_create(kind='manual')", ", ".join(f"{t:.2f}" for t in product), f"{statistics.median(product):.2f}",
-         f"{sizes['product'] / 2**20:.1f} MiB", f"{ratio:.3f}x", "yes" if ratio <= BACKUP_GOAL else "**no**"],
+        [
+            "raw pg_dump -Fc",
+            ", ".join(f"{t:.2f}" for t in raw),
+            f"{statistics.median(raw):.2f}",
+            f"{sizes['raw'] / 2**20:.1f} MiB",
+            "1.000x",
+            "",
+        ],
+        [
+            "backup_create(kind='manual')",
+            ", ".join(f"{t:.2f}" for t in product),
+            f"{statistics.median(product):.2f}",
+            f"{sizes['product'] / 2**20:.1f} MiB",
+            f"{ratio:.3f}x",
+            "yes" if ratio <= BACKUP_GOAL else "**no**",
+        ],
     ]
     step_rows = [[label, f"{statistics.median(times):.2f}"] for label, times in steps.totals.items()]
     accounted = sum(statistics.median(times) for times in steps.totals.values())
@@ -346,22 +396,27 @@ def main() -> None:
     print_table("Data", ["table", "rows", "this run"], seeded)
     print_table(
         f"Admin pages (superuser, in-process test client; {args.repeat} requests after a warm-up; goal p95 <= {LIST_GOAL_MS:.0f} ms)",
-        ["page", "url", "status", "size", "p50 ms", "p95 ms", "max ms", "goal met"], page_rows,
+        ["page", "url", "status", "size", "p50 ms", "p95 ms", "max ms", "goal met"],
+        page_rows,
     )
     print_table(
         f"Health endpoints ({args.health_repeat} requests each; goal /health p95 <= {HEALTH_GOAL_MS:.0f} ms)",
-        ["endpoint", "answer", "requests", "p50 ms", "p95 ms", "max ms", "goal met"], health_rows,
+        ["endpoint", "answer", "requests", "p50 ms", "p95 ms", "max ms", "goal met"],
+        health_rows,
     )
     print_table(
         f"Backup vs raw pg_dump -Fc, same database, same run (median of {args.backup_runs}; goal <= {BACKUP_GOAL}x)",
-        ["what", "runs s", "median s", "file", "ratio", "goal met"], backup_rows,
+        ["what", "runs s", "median s", "file", "ratio", "goal met"],
+        backup_rows,
     )
     print_table("Where backup_create's time goes (median s per step)", ["step", "s"], step_rows)
     worst = max(page_p95, key=page_p95.get)
-    print(f"\nGoals: admin pages p95 <= {LIST_GOAL_MS:.0f} ms: {'met' if page_p95[worst] <= LIST_GOAL_MS else 'MISSED'} "
-          f"(slowest {worst}, {page_p95[worst]:.1f} ms); /health p95 <= {HEALTH_GOAL_MS:.0f} ms: "
-          f"{'met' if health_p95['/health'] <= HEALTH_GOAL_MS else 'MISSED'} ({health_p95['/health']:.2f} ms); "
-          f"backup <= {BACKUP_GOAL}x pg_dump: {'met' if ratio <= BACKUP_GOAL else 'MISSED'} ({ratio:.3f}x)")
+    print(
+        f"\nGoals: admin pages p95 <= {LIST_GOAL_MS:.0f} ms: {'met' if page_p95[worst] <= LIST_GOAL_MS else 'MISSED'} "
+        f"(slowest {worst}, {page_p95[worst]:.1f} ms); /health p95 <= {HEALTH_GOAL_MS:.0f} ms: "
+        f"{'met' if health_p95['/health'] <= HEALTH_GOAL_MS else 'MISSED'} ({health_p95['/health']:.2f} ms); "
+        f"backup <= {BACKUP_GOAL}x pg_dump: {'met' if ratio <= BACKUP_GOAL else 'MISSED'} ({ratio:.3f}x)"
+    )
     print(f"Wall time: {time.perf_counter() - wall:.0f} s")
 
 

@@ -7,13 +7,13 @@ Rows: (a) plain chat; (b) custom-command hits with the guild's commands cached;
 (c) the Praetbot pattern: load every command of the guild on each command message, then
 match; (d) one indexed query per command message through sync_to_async.
 """
-from __future__ import annotations
 
-import _setup  # noqa: F401  (Django set-up)
+from __future__ import annotations
 
 import asyncio
 import time
 
+import _setup  # noqa: F401  (Django set-up)
 import discord
 from asgiref.sync import sync_to_async
 
@@ -31,7 +31,10 @@ N_COMMANDS = 10_000
 def seed() -> None:
     CustomCommand.objects.filter(guild_id=GUILD).delete()
     CustomCommand.objects.bulk_create(
-        [CustomCommand(guild_id=GUILD, name=f"cmd{i}", template=f"Hello {{user}}, you said {{args}} (#{i})") for i in range(N_COMMANDS)],
+        [
+            CustomCommand(guild_id=GUILD, name=f"cmd{i}", template=f"Hello {{user}}, you said {{args}} (#{i})")
+            for i in range(N_COMMANDS)
+        ],
         batch_size=2000,
     )
 
@@ -42,23 +45,61 @@ def user(uid: int, name: str, bot: bool = False) -> dict:
 
 def guild_payload() -> dict:
     return {
-        "id": str(GUILD), "name": "Bench", "owner_id": str(MEMBER), "member_count": 2, "large": False,
-        "roles": [{"id": str(GUILD), "name": "@everyone", "permissions": "68608", "position": 0, "color": 0,
-                   "hoist": False, "managed": False, "mentionable": False}],
+        "id": str(GUILD),
+        "name": "Bench",
+        "owner_id": str(MEMBER),
+        "member_count": 2,
+        "large": False,
+        "roles": [
+            {
+                "id": str(GUILD),
+                "name": "@everyone",
+                "permissions": "68608",
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+            }
+        ],
         "channels": [{"id": str(CHANNEL), "type": 0, "name": "general", "position": 0, "permission_overwrites": []}],
-        "members": [{"user": user(BOT_ID, "Guildhall", True), "roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
-                     "deaf": False, "mute": False, "flags": 0}],
-        "emojis": [], "stickers": [], "features": [], "threads": [], "stage_instances": [], "voice_states": [],
+        "members": [
+            {
+                "user": user(BOT_ID, "Guildhall", True),
+                "roles": [],
+                "joined_at": "2026-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
+        ],
+        "emojis": [],
+        "stickers": [],
+        "features": [],
+        "threads": [],
+        "stage_instances": [],
+        "voice_states": [],
         "presences": [],
     }
 
 
 def message(i: int, content: str) -> dict:
     return {
-        "id": str(10**17 + i), "channel_id": str(CHANNEL), "guild_id": str(GUILD), "author": user(MEMBER, "member"),
+        "id": str(10**17 + i),
+        "channel_id": str(CHANNEL),
+        "guild_id": str(GUILD),
+        "author": user(MEMBER, "member"),
         "member": {"roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False, "mute": False, "flags": 0},
-        "content": content, "timestamp": "2026-11-23T00:00:00+00:00", "edited_timestamp": None, "tts": False,
-        "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": False,
+        "content": content,
+        "timestamp": "2026-11-23T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
         "type": 0,
     }
 
@@ -137,7 +178,9 @@ async def main() -> None:
     chat = [f"just chatting about thing {i}, nothing to see" for i in range(20_000)]
     before = counter.count
     elapsed = await run_messages(bot, chat)
-    rows.append(["(a) plain chat", f"{len(chat)}", f"{len(chat) / elapsed:,.0f}", f"{(counter.count - before) / len(chat):.3f}", "—"])
+    rows.append(
+        ["(a) plain chat", f"{len(chat)}", f"{len(chat) / elapsed:,.0f}", f"{(counter.count - before) / len(chat):.3f}", "—"]
+    )
 
     await run_messages(bot, ["!!cmd1 warm"])  # one load of the guild's commands
     hits = [f"!!cmd{i % N_COMMANDS} some args" for i in range(20_000)]
@@ -158,8 +201,24 @@ async def main() -> None:
     plain_queries = (counter.count - before) / plain_n
 
     rows.append(["(b) command hits, cache warm", f"{len(hits)}", f"{cached_rate:,.0f}", f"{cached_queries:.3f}", "1x"])
-    rows.append(["(c) Praetbot: load all, then match", f"{praet_n}", f"{praet_rate:,.1f}", f"{praet_queries:.1f}", f"{cached_rate / praet_rate:,.0f}x slower"])
-    rows.append(["(d) one indexed query per message", f"{plain_n}", f"{plain_rate:,.0f}", f"{plain_queries:.1f}", f"{cached_rate / plain_rate:,.1f}x slower"])
+    rows.append(
+        [
+            "(c) Praetbot: load all, then match",
+            f"{praet_n}",
+            f"{praet_rate:,.1f}",
+            f"{praet_queries:.1f}",
+            f"{cached_rate / praet_rate:,.0f}x slower",
+        ]
+    )
+    rows.append(
+        [
+            "(d) one indexed query per message",
+            f"{plain_n}",
+            f"{plain_rate:,.0f}",
+            f"{plain_queries:.1f}",
+            f"{cached_rate / plain_rate:,.1f}x slower",
+        ]
+    )
     print_table(
         f"Message path, {N_COMMANDS:,} custom commands in the guild — {machine()}",
         ["case", "messages", "messages/s", "queries/message", "vs (b)"],

@@ -4,9 +4,8 @@ the same run.
 
     .venv/bin/python bench/runbot_memory.py [--members 50000]
 """
-from __future__ import annotations
 
-import _setup  # noqa: F401  (Django set-up)
+from __future__ import annotations
 
 import argparse
 import os
@@ -16,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import _setup  # noqa: F401  (Django set-up)
 from _setup import ROOT, machine, print_table
+
 from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
 
 GUILD_ID = 712_345_678_901_234_567
@@ -71,7 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=50_000)
     args = parser.parse_args()
-    guild = FakeGuild.with_many_members(guild_id=GUILD_ID, bot_user=BOT, count=args.members, members=[ADMIN], admin_ids=[ADMIN.id])
+    guild = FakeGuild.with_many_members(
+        guild_id=GUILD_ID, bot_user=BOT, count=args.members, members=[ADMIN], admin_ids=[ADMIN.id]
+    )
     data_dir = tempfile.mkdtemp(prefix="guildhall-bench-")
     with FakeDiscord(guilds=[guild], bot_user=BOT) as fake:
         env = {**os.environ, **fake.env(ready_timeout=0.1)}
@@ -84,7 +87,9 @@ def main() -> None:
         ["manage.py runbot", f"{ours[0] / 1024:.0f}", f"{ours[1] / 1024:.0f}", ours[2]],
         ["default discord.py bot (member cache, chunking)", f"{naive[0] / 1024:.0f}", f"{naive[1] / 1024:.0f}", naive[2]],
     ]
-    print_table(f"Bot memory, one guild of {args.members:,} members — {machine()}", ["process", "RSS MiB", "peak MiB", "answer"], rows)
+    print_table(
+        f"Bot memory, one guild of {args.members:,} members — {machine()}", ["process", "RSS MiB", "peak MiB", "answer"], rows
+    )
 
 
 if __name__ == "__main__":

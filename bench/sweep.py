@@ -22,9 +22,8 @@ wait, so the throughput and latency runs have it advertise a bucket that never b
 Rows are seeded with ``INSERT … SELECT generate_series`` in a band of guild ids of its own
 and removed at the end. PostgreSQL only (``--allow-sqlite`` runs it anyway, for a smoke test).
 """
-from __future__ import annotations
 
-import _setup  # noqa: F401  (Django set-up)
+from __future__ import annotations
 
 import argparse
 import asyncio
@@ -39,12 +38,13 @@ import sys
 import time
 from datetime import timedelta
 
+import _setup  # noqa: F401  (Django set-up)
+from _setup import ROOT, QueryCounter, machine, print_table
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from _setup import ROOT, QueryCounter, machine, print_table
 from bots.rest import DiscordRest
 from bots.sweeper import Sweeper
 from ops.models import SweepRun
@@ -183,22 +183,37 @@ def grow_to(size: int) -> float:
         now = timezone.now()
         if is_postgres():
             with connection.cursor() as cursor:
-                cursor.execute(SEED_SQL, {"band": BAND, "member": FIRST_MEMBER, "role": SEED_ROLE, "now": now,
-                                          "channel": WARN_CHANNEL, "lo": have, "hi": size - 1})
+                cursor.execute(
+                    SEED_SQL,
+                    {
+                        "band": BAND,
+                        "member": FIRST_MEMBER,
+                        "role": SEED_ROLE,
+                        "now": now,
+                        "channel": WARN_CHANNEL,
+                        "lo": have,
+                        "hi": size - 1,
+                    },
+                )
         else:  # smoke runs only: the ORM, in batches
             rows = []
             for i in range(have, size):
                 paused = i % 20 == 0
                 expires = now + timedelta(days=1, seconds=(i * 7919) % 2592000)
-                rows.append(TimedRole(
-                    guild_id=BAND + i % SEED_GUILDS, member_id=FIRST_MEMBER + i, role_id=SEED_ROLE + i % 50,
-                    state=TimerState.PAUSED if paused else TimerState.ACTIVE,
-                    expires_at=None if paused else expires,
-                    paused_remaining=timedelta(hours=1) if paused else None,
-                    pause_until=now + timedelta(days=2, seconds=i % 86400) if paused else None,
-                    pause_kind="member" if paused else "", warn_channel_id=WARN_CHANNEL,
-                    next_warn_at=None if paused else expires - timedelta(minutes=60),
-                ))
+                rows.append(
+                    TimedRole(
+                        guild_id=BAND + i % SEED_GUILDS,
+                        member_id=FIRST_MEMBER + i,
+                        role_id=SEED_ROLE + i % 50,
+                        state=TimerState.PAUSED if paused else TimerState.ACTIVE,
+                        expires_at=None if paused else expires,
+                        paused_remaining=timedelta(hours=1) if paused else None,
+                        pause_until=now + timedelta(days=2, seconds=i % 86400) if paused else None,
+                        pause_kind="member" if paused else "",
+                        warn_channel_id=WARN_CHANNEL,
+                        next_warn_at=None if paused else expires - timedelta(minutes=60),
+                    )
+                )
             TimedRole.objects.bulk_create(rows, batch_size=5000)
     vacuum_analyze()
     return time.perf_counter() - start
@@ -258,10 +273,7 @@ def measure_idle(counter: QueryCounter) -> dict:
     with connection.execute_wrapper(capture):
         idle_pass()
     selects = [(sql, params) for sql, params in captured if sql.lstrip().upper().startswith("SELECT")]
-    probe = next(
-        (sql, params) for sql, params in selects
-        if '"expires_at" <=' in sql and "FOR UPDATE" in sql.upper()
-    )
+    probe = next((sql, params) for sql, params in selects if '"expires_at" <=' in sql and "FOR UPDATE" in sql.upper())
     sums, probes = [], []
     for _ in range(7):
         sums.append(sum(explain(sql, params)["Execution Time"] for sql, params in selects))
@@ -340,12 +352,13 @@ def measure_boostmon(runs: int) -> dict:
 
 # --- memory -------------------------------------------------------------------------------------------
 def child(code: str, *args: str, env: dict[str, str]) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, str(ROOT), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def measure_memory(fake: FakeDiscord, started) -> dict:
@@ -397,13 +410,21 @@ class FakeElsewhere:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "sweep_fake.py"), str(UNBOUND_BUCKET)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline()
         if not line:
             raise SystemExit("bench/sweep_fake.py did not start")
         info = json.loads(line)
-        self.api_base, self.token, self.role_id, self.channel_id = info["api_base"], info["token"], info["role_id"], info["channel_id"]
+        self.api_base, self.token, self.role_id, self.channel_id = (
+            info["api_base"],
+            info["token"],
+            info["role_id"],
+            info["channel_id"],
+        )
 
     def count(self, first: int, count: int) -> dict:
         self.proc.stdin.write(f"count {first} {count}\n")
@@ -420,8 +441,16 @@ def insert_timers(first: int, count: int, role_id: int, channel_id: int, expirie
     now = timezone.now()
     TimedRole.objects.bulk_create(
         [
-            TimedRole(guild_id=FAKE_GUILD, member_id=FIRST_FAKE_MEMBER + first + i, role_id=role_id, state=TimerState.ACTIVE,
-                      expires_at=expiries(i, now), warn_channel_id=channel_id, warnings_sent=[60, 10, 1], next_warn_at=None)
+            TimedRole(
+                guild_id=FAKE_GUILD,
+                member_id=FIRST_FAKE_MEMBER + first + i,
+                role_id=role_id,
+                state=TimerState.ACTIVE,
+                expires_at=expiries(i, now),
+                warn_channel_id=channel_id,
+                warnings_sent=[60, 10, 1],
+                next_warn_at=None,
+            )
             for i in range(count)
         ],
         batch_size=2000,
@@ -429,7 +458,9 @@ def insert_timers(first: int, count: int, role_id: int, channel_id: int, expirie
 
 
 def timers_of(first: int, count: int):
-    return TimedRole.objects.filter(guild_id=FAKE_GUILD, member_id__range=(FIRST_FAKE_MEMBER + first, FIRST_FAKE_MEMBER + first + count - 1))
+    return TimedRole.objects.filter(
+        guild_id=FAKE_GUILD, member_id__range=(FIRST_FAKE_MEMBER + first, FIRST_FAKE_MEMBER + first + count - 1)
+    )
 
 
 async def sweep_until(token: str, count: int, limit_seconds: float) -> tuple[Sweeper, float]:
@@ -454,7 +485,9 @@ async def sweep_until(token: str, count: int, limit_seconds: float) -> tuple[Swe
 def on_the_fake(fake: FakeDiscord, first: int, count: int, role_id: int) -> tuple[int, int]:
     """(role DELETEs the fake applied to these members, members still holding the role)."""
     lo, hi = FIRST_FAKE_MEMBER + first, FIRST_FAKE_MEMBER + first + count
-    deletes = sum(1 for c in fake.role_changes if c["method"] == "DELETE" and c["guild_id"] == FAKE_GUILD and lo <= c["user_id"] < hi)
+    deletes = sum(
+        1 for c in fake.role_changes if c["method"] == "DELETE" and c["guild_id"] == FAKE_GUILD and lo <= c["user_id"] < hi
+    )
     with fake.state.lock:
         members = fake.guilds[FAKE_GUILD].members
         holding = sum(1 for uid in range(lo, hi) if role_id in members.get(uid, ()))
@@ -472,9 +505,14 @@ def burst(token: str, on_fake, first: int, count: int, role_id: int, channel_id:
     sweeper, elapsed = asyncio.run(sweep_until(token, count, 300))
     seen = on_fake(first, count)
     return {
-        "count": count, "seconds": elapsed, "expired": sweeper.figures.expired, "failures": sweeper.figures.failures,
+        "count": count,
+        "seconds": elapsed,
+        "expired": sweeper.figures.expired,
+        "failures": sweeper.figures.failures,
         "stored": timers_of(first, count).filter(state=TimerState.EXPIRED, outcome=ExpiryOutcome.REMOVED).count(),
-        "deletes": seen["deletes"], "holding": seen["holding"], "notices": seen["messages"] - posts_before,
+        "deletes": seen["deletes"],
+        "holding": seen["holding"],
+        "notices": seen["messages"] - posts_before,
     }
 
 
@@ -487,8 +525,12 @@ def spread(fake: FakeDiscord, first: int, count: int, role_id: int, channel_id: 
     removed = sweeper.figures.latencies_ms
     deletes, holding = on_the_fake(fake, first, count, role_id)
     return {
-        "count": count, "seconds": elapsed, "expired": sweeper.figures.expired, "stored": len(stored),
-        "deletes": deletes, "holding": holding,
+        "count": count,
+        "seconds": elapsed,
+        "expired": sweeper.figures.expired,
+        "stored": len(stored),
+        "deletes": deletes,
+        "holding": holding,
         "removed": [statistics.median(removed), pct(removed, 99), max(removed)] if removed else [math.nan] * 3,
         "recorded": [statistics.median(stored), pct(stored, 99), max(stored)] if stored else [math.nan] * 3,
     }
@@ -509,7 +551,9 @@ def measure_engine(fake: FakeDiscord) -> dict:
     elsewhere = FakeElsewhere()
     try:
         with override_settings(DISCORD_API_BASE=elsewhere.api_base):
-            apart = burst(elsewhere.token, elsewhere.count, BURST + SPREAD + THROTTLED, BURST, elsewhere.role_id, elsewhere.channel_id)
+            apart = burst(
+                elsewhere.token, elsewhere.count, BURST + SPREAD + THROTTLED, BURST, elsewhere.role_id, elsewhere.channel_id
+            )
     finally:
         elsewhere.close()
     return {"burst": unbound, "apart": apart, "throttled": throttled, "spread": latency}
@@ -545,19 +589,27 @@ def main() -> None:
     clean()
 
     rows, memory, seeding = [], {}, {}
-    with FakeDiscord(guilds=[fake_guild()], bot_user=BOT) as fake, \
-            override_settings(DISCORD_TOKEN=fake.token, DISCORD_API_BASE=fake.api_base):
+    with (
+        FakeDiscord(guilds=[fake_guild()], bot_user=BOT) as fake,
+        override_settings(DISCORD_TOKEN=fake.token, DISCORD_API_BASE=fake.api_base),
+    ):
         for size in sizes:
             seeding[size] = grow_to(size)
             row = measure_size(counter, size, 3 if size >= 1_000_000 else 5)
             rows.append(row)
-            print(f"[{label(size)}] seeded in {seeding[size]:.1f} s; idle pass {row['idle']['db_ms']:.3f} ms "
-                  f"(server {row['idle']['server_ms'] or 0:.3f} ms); engine tick {row['engine']['tick_ms']:.3f} ms; "
-                  f"BoostMon {row['boost']['ms']:.1f} ms", file=sys.stderr, flush=True)
+            print(
+                f"[{label(size)}] seeded in {seeding[size]:.1f} s; idle pass {row['idle']['db_ms']:.3f} ms "
+                f"(server {row['idle']['server_ms'] or 0:.3f} ms); engine tick {row['engine']['tick_ms']:.3f} ms; "
+                f"BoostMon {row['boost']['ms']:.1f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
             if size in (sizes[0], sizes[-1]):
                 memory[size] = measure_memory(fake, started)
         engine = measure_engine(fake)
-        print(f"[engine] {engine['burst']['expired']:,} expired in {engine['burst']['seconds']:.2f} s", file=sys.stderr, flush=True)
+        print(
+            f"[engine] {engine['burst']['expired']:,} expired in {engine['burst']['seconds']:.2f} s", file=sys.stderr, flush=True
+        )
         # Not vacuumed: the expired rows' old versions still sit in the due indexes, as they do
         # until autovacuum comes by after a burst.
         after = measure_size(counter, sizes[-1], 0)
@@ -572,19 +624,42 @@ def main() -> None:
     for r in rows + [after]:
         idle, engine_idle_row, boost = r["idle"], r["engine"], r["boost"]
         name = label(r["size"]) if boost else f"{label(r['size'])}, after the engine runs"
-        table.append([
-            name, str(idle["queries"]), na(idle["server_ms"]), fmt_ms(idle["db_ms"]), na(idle["probe_ms"]),
-            f"{engine_idle_row['queries_per_tick']:.0f}", fmt_ms(engine_idle_row["tick_ms"]),
-            f"{boost['rows']:,}" if boost else "—", fmt_ms(boost["ms"]) if boost else "—",
-            na(boost["server_ms"]) if boost else "—",
-            (f"{boost['server_ms'] / idle['server_ms']:,.0f}x" if boost and boost["server_ms"] and idle["server_ms"] else "—"),
-            f"{boost['ms'] / idle['db_ms']:,.0f}x" if boost else "—",
-        ])
+        table.append(
+            [
+                name,
+                str(idle["queries"]),
+                na(idle["server_ms"]),
+                fmt_ms(idle["db_ms"]),
+                na(idle["probe_ms"]),
+                f"{engine_idle_row['queries_per_tick']:.0f}",
+                fmt_ms(engine_idle_row["tick_ms"]),
+                f"{boost['rows']:,}" if boost else "—",
+                fmt_ms(boost["ms"]) if boost else "—",
+                na(boost["server_ms"]) if boost else "—",
+                (
+                    f"{boost['server_ms'] / idle['server_ms']:,.0f}x"
+                    if boost and boost["server_ms"] and idle["server_ms"]
+                    else "—"
+                ),
+                f"{boost['ms'] / idle['db_ms']:,.0f}x" if boost else "—",
+            ]
+        )
     print_table(
         f"Sweep with nothing due vs the BoostMon pattern — {machine()}",
-        ["timers", "queries/pass", "DB ms/pass (server)", "ms/pass (client)", "due-expiry probe ms",
-         "queries/engine tick", "engine tick ms", "BoostMon rows", "BoostMon ms (client)", "BoostMon ms (server)",
-         "ratio (server)", "ratio (client)"],
+        [
+            "timers",
+            "queries/pass",
+            "DB ms/pass (server)",
+            "ms/pass (client)",
+            "due-expiry probe ms",
+            "queries/engine tick",
+            "engine tick ms",
+            "BoostMon rows",
+            "BoostMon ms (client)",
+            "BoostMon ms (server)",
+            "ratio (server)",
+            "ratio (client)",
+        ],
         table,
     )
     print(
@@ -601,11 +676,33 @@ def main() -> None:
     never = f"bucket never binds ({UNBOUND_BUCKET:,}/s)"
     print_table(
         f"Expiry throughput, timers due at once ({largest} timers in the table, Sweeper + DiscordRest against the loopback fake Discord)",
-        ["fake Discord", "its rate-limit headers", "due", "expired", "seconds", "expiries/s", "role DELETEs applied",
-         "stored as removed", "still holding the role", "notices posted", "failures"],
         [
-            [where, headers, f"{r['count']:,}", f"{r['expired']:,}", f"{r['seconds']:.2f}", f"{r['expired'] / r['seconds']:,.0f}",
-             f"{r['deletes']:,}", f"{r['stored']:,}", f"{r['holding']:,}", f"{r['notices']:,}", str(r["failures"])]
+            "fake Discord",
+            "its rate-limit headers",
+            "due",
+            "expired",
+            "seconds",
+            "expiries/s",
+            "role DELETEs applied",
+            "stored as removed",
+            "still holding the role",
+            "notices posted",
+            "failures",
+        ],
+        [
+            [
+                where,
+                headers,
+                f"{r['count']:,}",
+                f"{r['expired']:,}",
+                f"{r['seconds']:.2f}",
+                f"{r['expired'] / r['seconds']:,.0f}",
+                f"{r['deletes']:,}",
+                f"{r['stored']:,}",
+                f"{r['holding']:,}",
+                f"{r['notices']:,}",
+                str(r["failures"]),
+            ]
             for where, headers, r in (
                 ("in this process", never, b),
                 ("own process (bench/sweep_fake.py)", never, a),
@@ -624,7 +721,10 @@ def main() -> None:
     print_table(
         f"Worker peak memory: bots.tasks.sweep_timers for {MEMORY_SWEEP_SECONDS} s with nothing due, vs a process loading every active timer",
         ["timers", "worker peak MiB", "BoostMon-pattern process peak MiB", "rows it loaded"],
-        [[label(n), f"{m['worker_kib'] / 1024:.0f}", f"{m['naive_kib'] / 1024:.0f}", f"{m['naive_rows']:,}"] for n, m in memory.items()],
+        [
+            [label(n), f"{m['worker_kib'] / 1024:.0f}", f"{m['naive_kib'] / 1024:.0f}", f"{m['naive_rows']:,}"]
+            for n, m in memory.items()
+        ],
     )
 
     # --- goals -------------------------------------------------------------------------------------------
@@ -635,24 +735,36 @@ def main() -> None:
     rate = b["expired"] / b["seconds"]
     print("\nGoals:")
     if is_postgres():
-        print(f"- nothing-due sweep ≤ 1 ms of database time: {fmt_ms(max(server))} ms at worst (server) {ok(max(server) <= 1)}; "
-              f"client wall time with the ORM {fmt_ms(min(client))}–{fmt_ms(max(client))} ms {ok(max(client) <= 1)}")
-        print(f"- flat from {label(sizes[0])} to {largest}: server {fmt_ms(server[0])} → {fmt_ms(server[-1])} ms, "
-              f"client {fmt_ms(client[0])} → {fmt_ms(client[-1])} ms {ok(server[-1] <= max(2 * server[0], server[0] + 0.2))}")
+        print(
+            f"- nothing-due sweep ≤ 1 ms of database time: {fmt_ms(max(server))} ms at worst (server) {ok(max(server) <= 1)}; "
+            f"client wall time with the ORM {fmt_ms(min(client))}–{fmt_ms(max(client))} ms {ok(max(client) <= 1)}"
+        )
+        print(
+            f"- flat from {label(sizes[0])} to {largest}: server {fmt_ms(server[0])} → {fmt_ms(server[-1])} ms, "
+            f"client {fmt_ms(client[0])} → {fmt_ms(client[-1])} ms {ok(server[-1] <= max(2 * server[0], server[0] + 0.2))}"
+        )
         ratio = big["boost"]["server_ms"] / big["idle"]["server_ms"]
-        print(f"- ≥ 1,000x less than the BoostMon pattern at {largest}: {ratio:,.0f}x server, "
-              f"{big['boost']['ms'] / big['idle']['db_ms']:,.0f}x client {ok(ratio >= 1000 and big['boost']['ms'] / big['idle']['db_ms'] >= 1000)}")
+        print(
+            f"- ≥ 1,000x less than the BoostMon pattern at {largest}: {ratio:,.0f}x server, "
+            f"{big['boost']['ms'] / big['idle']['db_ms']:,.0f}x client {ok(ratio >= 1000 and big['boost']['ms'] / big['idle']['db_ms'] >= 1000)}"
+        )
     apart_rate = a["expired"] / a["seconds"]
-    print(f"- ≥ 2,000 expiries/s: {rate:,.0f}/s with the fake in this process {ok(rate >= 2000 and b['expired'] == BURST)}, "
-          f"{apart_rate:,.0f}/s with the fake in its own process {ok(apart_rate >= 2000 and a['expired'] == BURST)} "
-          f"(against the fake's default rate-limit headers: {t['expired'] / t['seconds']:,.0f}/s)")
+    print(
+        f"- ≥ 2,000 expiries/s: {rate:,.0f}/s with the fake in this process {ok(rate >= 2000 and b['expired'] == BURST)}, "
+        f"{apart_rate:,.0f}/s with the fake in its own process {ok(apart_rate >= 2000 and a['expired'] == BURST)} "
+        f"(against the fake's default rate-limit headers: {t['expired'] / t['seconds']:,.0f}/s)"
+    )
     print(f"- p99 latency after due ≤ 2 s: {fmt_ms(s['removed'][1])} ms {ok(s['removed'][1] <= 2000 and s['expired'] == SPREAD)}")
     if len(memory) == 2:
         small_kib, large_kib = (m["worker_kib"] for m in memory.values())
-        print(f"- worker memory flat from {label(sizes[0])} to {largest}: {small_kib / 1024:.0f} → {large_kib / 1024:.0f} MiB "
-              f"{ok(large_kib <= small_kib * 1.1 + 2048)}")
-    print(f"\nwall time {wall:.0f} s (seeding {sum(seeding.values()):.0f} s); load average at the start "
-          f"{load_start[0]:.2f}, at the end {os.getloadavg()[0]:.2f} (1 min)")
+        print(
+            f"- worker memory flat from {label(sizes[0])} to {largest}: {small_kib / 1024:.0f} → {large_kib / 1024:.0f} MiB "
+            f"{ok(large_kib <= small_kib * 1.1 + 2048)}"
+        )
+    print(
+        f"\nwall time {wall:.0f} s (seeding {sum(seeding.values()):.0f} s); load average at the start "
+        f"{load_start[0]:.2f}, at the end {os.getloadavg()[0]:.2f} (1 min)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The Guildhall bot: intents, mentions policy, prefixes, error handling and extensions."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Who may do what: small predicate factories used as decorators on commands."""
+
 from __future__ import annotations
 
 import discord

@@ -4,6 +4,7 @@ Entries are checked against the guild's version key in the shared cache at most 
 ``CHECK_SECONDS``, so a change made by the web process or another shard reaches this one
 within that time, and a plain chat message costs no database query and no cache call.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -4,6 +4,7 @@ Built on discord.py's own HTTP client, which keeps Discord's per-route and globa
 limits (it waits out 429 ``retry_after``) and backs off on 5xx. Posts carry a nonce with
 ``enforce_nonce`` so that a send repeated after a crash is not posted twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,7 @@ class DiscordRest:
         self.http: HTTPClient | None = None
         self._dm_channels: dict[int, int] = {}
 
-    async def __aenter__(self) -> "DiscordRest":
+    async def __aenter__(self) -> DiscordRest:
         if not self.token:
             raise RuntimeError("DISCORD_TOKEN is not set")
         apply_endpoints()
@@ -75,7 +76,9 @@ class DiscordRest:
         """Post to a channel; return the message id. Raises discord.HTTPException."""
         mentions = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(u) for u in ping_users or []])
         with handle_message_parameters(
-            content=content, embed=embed if embed is not None else discord.utils.MISSING, nonce=nonce,
+            content=content,
+            embed=embed if embed is not None else discord.utils.MISSING,
+            nonce=nonce,
             allowed_mentions=mentions,
         ) as params:
             message = await self.http.send_message(channel_id, params=params)

@@ -1,4 +1,5 @@
 """Adding and removing a member's role through Discord, with the outcome in the domain's words."""
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@
 SIGTERM and SIGINT close the gateway, let the in-flight handlers finish (bounded), write
 the usage counts, close database connections and exit 0.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,9 @@ async def _run(token: str, **bot_options) -> None:
             stopper.cancel()
             exc = runner.exception()
             if isinstance(exc, discord.LoginFailure):
-                raise StartupError("login failed: Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal.")
+                raise StartupError(
+                    "login failed: Discord rejected DISCORD_TOKEN; copy the bot token again from the developer portal."
+                )
             if isinstance(exc, discord.PrivilegedIntentsRequired):
                 raise StartupError(
                     "Discord refused the gateway connection: turn on the Server Members and Message Content intents "
@@ -60,7 +63,7 @@ async def _run(token: str, **bot_options) -> None:
         logger.info("stop requested; closing the gateway")
         try:
             await asyncio.wait_for(_shutdown(bot), timeout=STOP_GRACE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.warning("shutdown took longer than %ss; exiting anyway", STOP_GRACE_SECONDS)
         runner.cancel()
 

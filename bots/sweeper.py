@@ -6,6 +6,7 @@ role reports. Between passes it sleeps until the next due time (four index probe
 one second, whichever is sooner. Rows are claimed with leases (timers.services.sweeps),
 so several workers can run this at once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,8 +60,13 @@ class SweepFigures:
     def as_record(self) -> dict:
         lat = self.latencies_ms
         return {
-            "worker": self.worker, "started_at": self.started_at, "finished_at": timezone.now(),
-            "resumed": self.resumed, "warned": self.warned, "expired": self.expired, "reported": self.reported,
+            "worker": self.worker,
+            "started_at": self.started_at,
+            "finished_at": timezone.now(),
+            "resumed": self.resumed,
+            "warned": self.warned,
+            "expired": self.expired,
+            "reported": self.reported,
             "failures": self.failures,
             "latency_p50_ms": round(statistics.median(lat), 1) if lat else None,
             "latency_max_ms": round(max(lat), 1) if lat else None,
@@ -112,7 +118,7 @@ class Sweeper:
             wait = max(0.01, min(wait, end - time.monotonic()))
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self.figures
 
@@ -195,7 +201,9 @@ class Sweeper:
         # worker is removing the role too, so putting it back would outlast that removal.
         not_due = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         live = await call(
-            lambda: timers_live(guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id).filter(not_due).exists()
+            lambda: timers_live(guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id)
+            .filter(not_due)
+            .exists()
         )
         if live:
             await self.rest.role_add(timer.guild_id, timer.member_id, timer.role_id, _reason("time was added"))

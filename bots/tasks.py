@@ -1,4 +1,5 @@
 """django-q2 tasks that talk to Discord (plain functions referred to by dotted path)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,10 +51,14 @@ async def _apply(timer_id: int) -> str:
         return "gone"
     async with DiscordRest() as rest:
         if timer.state in LIVE_STATES:
-            refused = await rest.role_add(timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: changed on the dashboard")
+            refused = await rest.role_add(
+                timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: changed on the dashboard"
+            )
             return refused or "granted"
         if timer.state == TimerState.CLEARED:
-            outcome, _ = await rest.role_remove(timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: cleared on the dashboard")
+            outcome, _ = await rest.role_remove(
+                timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: cleared on the dashboard"
+            )
             return outcome
     return "nothing to do"  # expired timers are the sweep's
 

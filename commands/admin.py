@@ -4,6 +4,7 @@ Balances and the ledger are read-only here: a cookie count changes only through 
 services, which write the ledger row in the same transaction. The big tables use
 ``LargeTableAdmin`` (estimated counts, search by guild id and indexed terms only).
 """
+
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
@@ -13,6 +14,7 @@ from commands.command_templates import compile_template
 from commands.errors import CommandError, SettingsInvalid
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
 from commands.services import (
+    GUILD_SETTINGS_EDITABLE,
     command_cooldown_set,
     command_create,
     command_delete,
@@ -22,7 +24,6 @@ from commands.services import (
     guild_setting_clean,
     guild_settings_update,
 )
-from commands.services import GUILD_SETTINGS_EDITABLE
 from ops.large_table_admin import LargeTableAdmin, SearchKey
 
 GUILD = SearchKey("guild_id")
@@ -48,8 +49,14 @@ class GuildSettingsForm(forms.ModelForm):
 class GuildSettingsAdmin(admin.ModelAdmin):
     form = GuildSettingsForm
     list_display = (
-        "guild_id", "prefix", "manager_role_id", "cookie_pair_cooldown_seconds", "cookie_daily_cap",
-        "public_leaderboard", "leaderboard", "updated_at",
+        "guild_id",
+        "prefix",
+        "manager_role_id",
+        "cookie_pair_cooldown_seconds",
+        "cookie_daily_cap",
+        "public_leaderboard",
+        "leaderboard",
+        "updated_at",
     )
     search_fields = ("=guild_id",)
 

@@ -3,6 +3,7 @@
 Routes parse, call one selector or service and render; the services' refusals become
 4xx answers in config/api.py.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The built-in commands' answers (dice, choices, countdowns), kept free of Discord."""
+
 from __future__ import annotations
 
 import random
@@ -12,10 +13,22 @@ MAX_SIDES = 1000
 MAX_MODIFIER = 100_000
 _DICE = re.compile(r"^\s*(\d{0,3})\s*d\s*(\d{1,4})\s*(?:([+-])\s*(\d{1,6}))?\s*$", re.IGNORECASE)
 EIGHT_BALL = (
-    "It is certain.", "Without a doubt.", "Yes, definitely.", "You may rely on it.", "Most likely.",
-    "Outlook good.", "Signs point to yes.", "Reply hazy, try again.", "Ask again later.",
-    "Better not tell you now.", "Cannot predict now.", "Don't count on it.", "My reply is no.",
-    "My sources say no.", "Outlook not so good.", "Very doubtful.",
+    "It is certain.",
+    "Without a doubt.",
+    "Yes, definitely.",
+    "You may rely on it.",
+    "Most likely.",
+    "Outlook good.",
+    "Signs point to yes.",
+    "Reply hazy, try again.",
+    "Ask again later.",
+    "Better not tell you now.",
+    "Cannot predict now.",
+    "Don't count on it.",
+    "My reply is no.",
+    "My sources say no.",
+    "Outlook not so good.",
+    "Very doubtful.",
 )
 
 

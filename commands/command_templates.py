@@ -5,6 +5,7 @@ text and named fields, each field is checked against a fixed list when the comma
 saved, and rendering looks the names up in a dictionary. Attribute access, indexing,
 conversions and format specs (``{0.__class__}``, ``{0:>99999}``) are refused.
 """
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Errors of custom commands and cookies; every message is written for the member."""
+
 from config.errors import ApplicationError
 
 

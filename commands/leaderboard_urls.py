@@ -1,4 +1,5 @@
 """The staff cookie leaderboard, under /admin/ops/leaderboard/ (the public one is /leaderboard/<guild id>/)."""
+
 from django.urls import path
 
 from commands.views import leaderboard_staff

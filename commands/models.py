@@ -3,6 +3,7 @@
 Discord ids (guilds, members, roles, channels, messages) are 64-bit snowflakes kept in
 BigIntegerFields; they are plain values, not foreign keys, because Discord owns them.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -28,7 +29,8 @@ class GuildSettings(models.Model):
     cookie_allow_negative = models.BooleanField(default=True)
     cookie_dm_receiver = models.BooleanField(default=False, help_text="DM the receiver when their count changes.")
     public_leaderboard = models.BooleanField(
-        default=False, help_text="Publish the cookie leaderboard (ranks, member ids, counts) at /leaderboard/<guild id>/, without login."
+        default=False,
+        help_text="Publish the cookie leaderboard (ranks, member ids, counts) at /leaderboard/<guild id>/, without login.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

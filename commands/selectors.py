@@ -1,4 +1,5 @@
 """Reads for custom commands and cookies."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,9 +74,7 @@ def cookie_leaderboard(*, guild_id: int, page: int = 1, per_page: int = LEADERBO
     if not rows:
         return []
     # Ranks share ties: the first row's rank is counted; the rest follow from the page.
-    first_rank = (
-        CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, balance__gt=rows[0][1]).count() + 1
-    )
+    first_rank = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, balance__gt=rows[0][1]).count() + 1
     standings: list[Standing] = []
     for position, (member_id, balance) in enumerate(rows):
         if position and balance == standings[-1].balance:

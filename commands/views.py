@@ -4,6 +4,7 @@ The public page exists only for a guild whose settings turn it on
 (``GuildSettings.public_leaderboard``); it shows ranks, member ids and counts, nothing
 else, and only its first pages (each page is an index range scan plus one count).
 """
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -83,9 +84,7 @@ def leaderboard_public(request, guild_id: int):
         "standings": standings,
         "page": page,
         "previous_url": f"{base}?page={page - 1}" if page > 1 else None,
-        "next_url": (
-            f"{base}?page={page + 1}" if len(standings) == PUBLIC_PAGE_SIZE and page < PUBLIC_MAX_PAGE else None
-        ),
+        "next_url": (f"{base}?page={page + 1}" if len(standings) == PUBLIC_PAGE_SIZE and page < PUBLIC_MAX_PAGE else None),
     }
     response = TemplateResponse(request, "commands/leaderboard_public.html", context)
     response["Cache-Control"] = "public, max-age=60"

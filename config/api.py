@@ -6,6 +6,7 @@ token). Refusals are ``{"detail": "<message>"}``: services' ApplicationError mes
 become 400 (404 for things that don't exist, 409 for a name that is taken); ninja's
 validation errors stay 422 with their list of problems.
 """
+
 from __future__ import annotations
 
 import functools

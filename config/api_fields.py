@@ -3,6 +3,7 @@
 Discord ids are 64-bit; JavaScript numbers hold 53 bits, so responses carry them as
 strings, and requests may send either a string of digits or a number.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,10 +23,10 @@ _EXACT_FLOAT = 2**53  # JSON may write 8 as 8.0; floats are exact only this far
 def discord_id_parse(value: Any) -> int:
     """A Discord id from a string of ASCII digits or a whole number, 1 to 2**63-1; else ValueError."""
     if isinstance(value, bool):
-        raise ValueError("a Discord id is a number written as a string, like \"123456789012345678\"")
+        raise ValueError('a Discord id is a number written as a string, like "123456789012345678"')
     if isinstance(value, str):
         if not _DIGITS.fullmatch(value.strip()):
-            raise ValueError("a Discord id is 1 to 19 digits with no leading zero, like \"123456789012345678\"")
+            raise ValueError('a Discord id is 1 to 19 digits with no leading zero, like "123456789012345678"')
         value = int(value.strip())
     elif isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT:
         value = int(value)

@@ -1,4 +1,5 @@
 """ASGI entry point (not used by the Procfile; kept for ASGI hosts)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -1,5 +1,6 @@
 """Database plumbing shared by every app: slow-query logging, transient-error retries,
 per-key locks and the alias for reads that tolerate replica lag."""
+
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,8 @@ import hashlib
 import logging
 import random
 import time
-from typing import Callable, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections

@@ -3,6 +3,7 @@
 Each raises ImproperlyConfigured naming the variable when its value is malformed, so a
 bad deployment stops at start-up with a line that says what to fix.
 """
+
 from __future__ import annotations
 
 import os

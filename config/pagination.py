@@ -6,6 +6,7 @@ to the ordering it came from. The ordering's fields must be non-null and togethe
 (end with the primary key when the others are not), and an index should cover them
 after the equality filters for the scan to be a range scan.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -75,7 +76,7 @@ def cursor_decode(model: type[Model], order: Sequence[str], cursor: str) -> list
     for (name, _), value in zip(keys, values):
         try:
             python = _field(model, name).to_python(value)
-        except Exception:  # noqa: BLE001 - any field's refusal means the same: not our cursor
+        except Exception:
             raise refused from None
         if python is None or (isinstance(python, int) and not _INT64[0] <= python <= _INT64[1]):
             raise refused

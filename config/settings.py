@@ -4,6 +4,7 @@ The defaults are the embedded setup: one SQLite file under ``data/``, a file cac
 the local processes share, and django-q2 on the ORM broker. ``DATABASE_URL`` and
 ``REDIS_URL`` move it to PostgreSQL and Redis without a code change.
 """
+
 from __future__ import annotations
 
 import secrets

@@ -1,4 +1,5 @@
 """Top-level URL map."""
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView

@@ -1,4 +1,5 @@
 """Admin for operational records: shard heartbeats, and API tokens (superusers only)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User

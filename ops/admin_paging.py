@@ -6,6 +6,7 @@ which on PostgreSQL reads every row. This one answers from the planner's statist
 ``cap + 1`` rows (``COUNT(*)`` over a ``LIMIT`` subquery). A count it could not make
 exactly is marked ``count_is_exact = False``; pages past it stay reachable.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ never compares the secret itself and a guess teaches nothing about a stored key;
 stolen database holds no usable key. Keys are 256 random bits, so a plain (unsalted,
 fast) hash is enough: there is nothing to brute-force.
 """
+
 from __future__ import annotations
 
 import hashlib

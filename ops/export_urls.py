@@ -1,4 +1,5 @@
 """Exports under /admin/ops/exports/ (staff only): ``<dataset>.csv`` or ``<dataset>.jsonl``."""
+
 from django.urls import re_path
 
 from ops.exports import export_download

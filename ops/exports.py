@@ -10,14 +10,16 @@ In JSON, Discord ids are strings (as in Discord's API and ours: they exceed what
 JavaScript number holds exactly). In CSV, text that a spreadsheet would run as a formula
 (starting with = + - @, tab or carriage return) is prefixed with a single quote.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
@@ -59,8 +61,22 @@ class Dataset:
 DATASETS: dict[str, Dataset] = {
     "commands": Dataset(
         CustomCommand,
-        ("id", "guild_id", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope", "usage_count",
-         "last_used_at", "author_id", "editor_ids", "created_at", "edited_at", "note"),
+        (
+            "id",
+            "guild_id",
+            "name",
+            "template",
+            "enabled",
+            "cooldown_seconds",
+            "cooldown_scope",
+            "usage_count",
+            "last_used_at",
+            "author_id",
+            "editor_ids",
+            "created_at",
+            "edited_at",
+            "note",
+        ),
         frozenset({"guild_id", "author_id", "editor_ids"}),
         with_aliases=True,
     ),
@@ -74,9 +90,24 @@ DATASETS: dict[str, Dataset] = {
     ),
     "timers": Dataset(
         TimedRole,
-        ("id", "guild_id", "member_id", "role_id", "state", "expires_at", "paused_remaining", "pause_until",
-         "pause_kind", "warn_channel_id", "warnings_sent", "issued_by_id", "created_at", "ended_at", "outcome",
-         "outcome_detail"),
+        (
+            "id",
+            "guild_id",
+            "member_id",
+            "role_id",
+            "state",
+            "expires_at",
+            "paused_remaining",
+            "pause_until",
+            "pause_kind",
+            "warn_channel_id",
+            "warnings_sent",
+            "issued_by_id",
+            "created_at",
+            "ended_at",
+            "outcome",
+            "outcome_detail",
+        ),
         frozenset({"guild_id", "member_id", "role_id", "warn_channel_id", "issued_by_id"}),
     ),
 }

@@ -11,6 +11,7 @@ other than the scope need the scope too, so that each search is one probe of a
 composite index that starts with the guild id; a search that could only be answered
 by reading the whole table is refused with a message saying what to add.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,8 +63,11 @@ class LargeTableAdmin(admin.ModelAdmin):
 
     # --- search ---------------------------------------------------------------------
     def _search_help(self) -> str:
-        others = [f"{name}:<{'id' if key.kind == 'id' else 'value'}>" for name, key in self.search_keys.items()
-                  if name != self.search_scope]
+        others = [
+            f"{name}:<{'id' if key.kind == 'id' else 'value'}>"
+            for name, key in self.search_keys.items()
+            if name != self.search_scope
+        ]
         text = f"A number is a {self.search_scope} id."
         if self._prefix_key():
             text += " A word is the start of a name in that guild."

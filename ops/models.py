@@ -1,4 +1,5 @@
 """Operational records: what the long-running processes report about themselves."""
+
 from django.db import models
 
 

@@ -1,4 +1,5 @@
 """The recurring jobs of the worker, registered by ``manage.py setup_schedules``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

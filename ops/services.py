@@ -1,4 +1,5 @@
 """Writes of the operational records."""
+
 from __future__ import annotations
 
 import os

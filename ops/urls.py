@@ -1,4 +1,5 @@
 """The operations pages, in the admin's look, under /admin/ops/ (staff only)."""
+
 from django.urls import include, path
 
 urlpatterns = [

@@ -1,4 +1,5 @@
 """Operational endpoints."""
+
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET

@@ -4,6 +4,7 @@ Tests run on whatever DATABASE_URL/REDIS_URL name (SQLite and a file cache when 
 ``GUILDHALL_REQUIRE_POSTGRES=1`` (set by .ci/run) turns a skipped PostgreSQL test into
 a failure, so a CI run on PostgreSQL can't quietly test less.
 """
+
 from __future__ import annotations
 
 import atexit

@@ -1,4 +1,5 @@
 """The indexes the hot queries rely on exist, are partial where they should be, and are used."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from commands.models import CookieBalance, CookieLedger, CustomCommand, CommandAlias
+from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
 from timers.models import TimedRole, TimerState
 from timers.selectors import timers_due_expiry, timers_due_resume, timers_due_warning
 
@@ -49,8 +50,12 @@ def _fill_timers(count: int) -> None:
     now = timezone.now()
     rows = [
         TimedRole(
-            guild_id=1, member_id=i, role_id=7, state=TimerState.ACTIVE,
-            expires_at=now + timedelta(days=1, seconds=i), next_warn_at=now + timedelta(hours=23, seconds=i),
+            guild_id=1,
+            member_id=i,
+            role_id=7,
+            state=TimerState.ACTIVE,
+            expires_at=now + timedelta(days=1, seconds=i),
+            next_warn_at=now + timedelta(hours=23, seconds=i),
         )
         for i in range(count)
     ]
@@ -59,8 +64,14 @@ def _fill_timers(count: int) -> None:
         for i in range(count)
     ]
     rows += [
-        TimedRole(guild_id=1, member_id=2 * count + i, role_id=7, state=TimerState.PAUSED,
-                  paused_remaining=timedelta(hours=1), pause_until=now + timedelta(days=2))
+        TimedRole(
+            guild_id=1,
+            member_id=2 * count + i,
+            role_id=7,
+            state=TimerState.PAUSED,
+            paused_remaining=timedelta(hours=1),
+            pause_until=now + timedelta(days=2),
+        )
         for i in range(count // 10)
     ]
     TimedRole.objects.bulk_create(rows, batch_size=2000)

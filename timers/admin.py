@@ -4,9 +4,10 @@ Timer rows are read-only here: a change must reach Discord, so it goes through t
 services (extend, pause, resume, clear as list actions) and then to the timer engine
 (``timer_role_sync_later``), which grants or removes the role after the commit.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
@@ -50,7 +51,8 @@ class TimerEventInline(admin.TabularInline):
 
 class ExtendForm(forms.Form):
     duration = forms.CharField(
-        max_length=40, help_text="Time to add, as in Discord: 90m, 24h, 1d, 2w or 1d 12h 30m.",
+        max_length=40,
+        help_text="Time to add, as in Discord: 90m, 24h, 1d, 2w or 1d 12h 30m.",
         widget=forms.TextInput(attrs={"autofocus": True}),
     )
 

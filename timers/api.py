@@ -4,6 +4,7 @@ Changes go through the same services as the bot's `/timer` commands; after each 
 the worker is asked (after commit) to make Discord match: grant the role, or take it
 away for a cleared timer.
 """
+
 from __future__ import annotations
 
 import logging
@@ -126,8 +127,12 @@ def timers_get(request: HttpRequest, timer_id: int = TimerId):
 def timers_create(request: HttpRequest, body: TimerCreate):
     """Give a member a role until now + duration (`/timer set`); replaces a live timer for it (200)."""
     change = timer_set(
-        guild_id=body.guild_id, member_id=body.member_id, role_id=body.role_id,
-        duration=parse_duration(body.duration), actor_id=None, channel_id=body.channel_id,
+        guild_id=body.guild_id,
+        member_id=body.member_id,
+        role_id=body.role_id,
+        duration=parse_duration(body.duration),
+        actor_id=None,
+        channel_id=body.channel_id,
     )
     return Status(201 if change.created else 200, _applied(request, "set", change))
 
@@ -138,8 +143,12 @@ def timers_extend(request: HttpRequest, body: TimerExtend, timer_id: int = Timer
     duration = parse_duration(body.duration)
     timer = _live_timer(timer_id)
     change = timer_add(
-        guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id,
-        duration=duration, actor_id=None, channel_id=body.channel_id,
+        guild_id=timer.guild_id,
+        member_id=timer.member_id,
+        role_id=timer.role_id,
+        duration=duration,
+        actor_id=None,
+        channel_id=body.channel_id,
     )
     return _applied(request, "extended", change)
 

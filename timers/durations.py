@@ -1,4 +1,5 @@
 """Durations as members type them: ``90``, ``90m``, ``24h``, ``1d``, ``2w``, ``1d 12h 30m``."""
+
 from __future__ import annotations
 
 import re
@@ -9,10 +10,23 @@ from timers.errors import InvalidDuration
 MIN_DURATION = timedelta(minutes=1)
 MAX_DURATION = timedelta(days=365)
 _UNIT_MINUTES = {
-    "m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1,
-    "h": 60, "hr": 60, "hrs": 60, "hour": 60, "hours": 60,
-    "d": 1440, "day": 1440, "days": 1440,
-    "w": 10080, "wk": 10080, "week": 10080, "weeks": 10080,
+    "m": 1,
+    "min": 1,
+    "mins": 1,
+    "minute": 1,
+    "minutes": 1,
+    "h": 60,
+    "hr": 60,
+    "hrs": 60,
+    "hour": 60,
+    "hours": 60,
+    "d": 1440,
+    "day": 1440,
+    "days": 1440,
+    "w": 10080,
+    "wk": 10080,
+    "week": 10080,
+    "weeks": 10080,
 }
 _TOKEN = re.compile(r"(\d+)\s*([a-z]*)\s*,?\s*")
 _HELP = "Write a duration like `90` (minutes), `90m`, `24h`, `1d`, `2w` or `1d 12h 30m`."

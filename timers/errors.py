@@ -1,4 +1,5 @@
 """Errors of timed roles; every message is written for the member."""
+
 from config.errors import ApplicationError
 
 

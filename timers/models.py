@@ -1,4 +1,5 @@
 """Timed roles: a role held for a duration, paused and resumed, warned about and removed."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -111,9 +112,7 @@ class TimedRole(models.Model):
             models.Index(
                 fields=["next_warn_at"], condition=Q(state="active", next_warn_at__isnull=False), name="timer_due_warning"
             ),
-            models.Index(
-                fields=["pause_until"], condition=Q(state="paused", pause_until__isnull=False), name="timer_due_resume"
-            ),
+            models.Index(fields=["pause_until"], condition=Q(state="paused", pause_until__isnull=False), name="timer_due_resume"),
             # The guild's timers, newest first (API pages).
             models.Index(fields=["guild_id", "-id"], name="timer_guild_recent"),
             # "Show my timers", role reports and pause-all by role.

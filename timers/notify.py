@@ -1,4 +1,5 @@
 """Hand a timer change made outside the bot to the worker, which applies it on Discord."""
+
 from __future__ import annotations
 
 from django.db import transaction

@@ -1,4 +1,5 @@
 """Reads for timed roles; the due-work queries each match one partial index."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,16 +16,16 @@ def timers_due_expiry(*, now: datetime) -> QuerySet[TimedRole]:
 
 def timers_due_warning(*, now: datetime) -> QuerySet[TimedRole]:
     """Active timers with a warning due, oldest first (index ``timer_due_warning``)."""
-    return TimedRole.objects.filter(
-        state=TimerState.ACTIVE, next_warn_at__isnull=False, next_warn_at__lte=now
-    ).order_by("next_warn_at")
+    return TimedRole.objects.filter(state=TimerState.ACTIVE, next_warn_at__isnull=False, next_warn_at__lte=now).order_by(
+        "next_warn_at"
+    )
 
 
 def timers_due_resume(*, now: datetime) -> QuerySet[TimedRole]:
     """Paused timers whose pause deadline has passed (index ``timer_due_resume``)."""
-    return TimedRole.objects.filter(
-        state=TimerState.PAUSED, pause_until__isnull=False, pause_until__lte=now
-    ).order_by("pause_until")
+    return TimedRole.objects.filter(state=TimerState.PAUSED, pause_until__isnull=False, pause_until__lte=now).order_by(
+        "pause_until"
+    )
 
 
 def reports_due(*, now: datetime) -> QuerySet[RoleReport]:

@@ -1,4 +1,5 @@
 """Built-in commands: help, ping, uptime, roll, dice, 8ball, coinflip, choose, countdown."""
+
 from __future__ import annotations
 
 import random

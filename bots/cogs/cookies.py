@@ -1,4 +1,5 @@
 """Cookies in chat: `@member++` gives one, `@member--` takes one; /cookies shows and manages counts."""
+
 from __future__ import annotations
 
 import logging
@@ -63,7 +64,9 @@ class Cookies(commands.Cog):
 
     async def _dm(self, receiver: discord.abc.User, message: discord.Message, balance: int) -> None:
         try:
-            await receiver.send(f"{message.author.display_name} gave you a cookie in {message.guild.name}: you have {balance} now.")
+            await receiver.send(
+                f"{message.author.display_name} gave you a cookie in {message.guild.name}: you have {balance} now."
+            )
         except discord.HTTPException:
             logger.info("could not DM cookie receiver %s", receiver.id)
 
@@ -100,9 +103,7 @@ class Cookies(commands.Cog):
     @guild_admin()
     async def cookies_reset(self, ctx: commands.Context, member: discord.Member | None = None) -> None:
         """Reset one member's cookies to zero, or everyone's when no member is given (Manage Server)."""
-        count = await call(
-            cookie_reset, guild_id=ctx.guild.id, actor_id=ctx.author.id, member_id=member.id if member else None
-        )
+        count = await call(cookie_reset, guild_id=ctx.guild.id, actor_id=ctx.author.id, member_id=member.id if member else None)
         who = f"<@{member.id}>'s cookies" if member else f"{count} members' cookies"
         await ctx.send(f"Reset {who} to 0.", allowed_mentions=discord.AllowedMentions.none())
 

@@ -1,4 +1,5 @@
 """Custom commands in chat: use them (`!!name args`), and manage them (Praetbot forms and /command)."""
+
 from __future__ import annotations
 
 import logging
@@ -85,7 +86,7 @@ class CustomCommands(commands.Cog):
         prefix = (await self.bot.guild_cache.settings(guild_id)).prefix
         if not content.startswith(prefix) or len(content) == len(prefix):
             return
-        words = content[len(prefix):].split()
+        words = content[len(prefix) :].split()
         if not words:
             return
         name = words[0].lower()
@@ -97,8 +98,13 @@ class CustomCommands(commands.Cog):
         try:
             if cached.cooldown_seconds:
                 await call(
-                    command_cooldown_take, command_pk=cached.pk, name=cached.name, seconds=cached.cooldown_seconds,
-                    scope=cached.cooldown_scope, member_id=message.author.id, channel_id=message.channel.id,
+                    command_cooldown_take,
+                    command_pk=cached.pk,
+                    name=cached.name,
+                    seconds=cached.cooldown_seconds,
+                    scope=cached.cooldown_scope,
+                    member_id=message.author.id,
+                    channel_id=message.channel.id,
                 )
         except CommandOnCooldown as exc:
             await message.reply(str(exc), mention_author=False)

@@ -1,4 +1,5 @@
 """Server settings from chat: prefix, manager roles and the cookie rules (Manage Server)."""
+
 from __future__ import annotations
 
 import discord

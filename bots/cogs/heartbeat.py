@@ -1,5 +1,6 @@
 """Every 15 s: one heartbeat row per shard (for /health/ready and the status page) and the
 custom-command usage counts gathered in memory since the last beat."""
+
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,6 @@
 """/timer: timed roles from chat. Services hold the rules; this cog checks Discord-side facts
 (the caller's and the bot's permissions, the role hierarchy) and changes the role."""
+
 from __future__ import annotations
 
 import logging
@@ -95,14 +96,26 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     @app_commands.command(name="set", description="Give a member a role for a duration")
     @app_commands.describe(user="Who gets the role", time="e.g. 90m, 24h, 1d 12h", role="The role", channel="Where warnings go")
     @timer_admin()
-    async def set_(self, interaction: discord.Interaction, user: discord.Member, time: str, role: discord.Role,
-                   channel: discord.TextChannel | None = None) -> None:
+    async def set_(
+        self,
+        interaction: discord.Interaction,
+        user: discord.Member,
+        time: str,
+        role: discord.Role,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
         await self._grant(interaction, timer_set, "Timer set", user, time, role, channel)
 
     @app_commands.command(name="add", description="Add time to a member's timer (starts one if needed)")
     @timer_admin()
-    async def add(self, interaction: discord.Interaction, user: discord.Member, time: str, role: discord.Role,
-                  channel: discord.TextChannel | None = None) -> None:
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        user: discord.Member,
+        time: str,
+        role: discord.Role,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
         await self._grant(interaction, timer_add, "Time added", user, time, role, channel)
 
     async def _grant(self, interaction, service, title, user, time, role, channel) -> None:
@@ -112,11 +125,18 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         bot_may_grant(interaction.guild, role)
         await interaction.response.defer()
         change = await call(
-            service, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, duration=duration,
-            actor_id=interaction.user.id, channel_id=(channel or interaction.channel).id,
+            service,
+            guild_id=interaction.guild.id,
+            member_id=user.id,
+            role_id=role.id,
+            duration=duration,
+            actor_id=interaction.user.id,
+            channel_id=(channel or interaction.channel).id,
         )
         try:
-            await role_add(self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, f"{title.lower()} ({time})"))
+            await role_add(
+                self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, f"{title.lower()} ({time})")
+            )
         except discord.HTTPException as exc:
             if change.created:  # nothing was promised yet: take the new timer back
                 await call(timer_clear, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=None)
@@ -128,12 +148,21 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     async def remove(self, interaction: discord.Interaction, user: discord.Member, time: str, role: discord.Role) -> None:
         duration = parse_duration(time)
         await interaction.response.defer()
-        change = await call(timer_remove, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id,
-                            duration=duration, actor_id=interaction.user.id)
+        change = await call(
+            timer_remove,
+            guild_id=interaction.guild.id,
+            member_id=user.id,
+            role_id=role.id,
+            duration=duration,
+            actor_id=interaction.user.id,
+        )
         if change.due_now:
             outcome = await self._expire_now(interaction, change.timer)
-            text = f"No time left: {role.mention} removed from {user.mention}." if outcome == ExpiryOutcome.REMOVED else \
-                f"No time left; removing the role: {ExpiryOutcome(outcome).label}."
+            text = (
+                f"No time left: {role.mention} removed from {user.mention}."
+                if outcome == ExpiryOutcome.REMOVED
+                else f"No time left; removing the role: {ExpiryOutcome(outcome).label}."
+            )
             await interaction.followup.send(text, allowed_mentions=NO_PINGS)
             return
         await interaction.followup.send(embed=timer_embed("Time removed", change.timer), allowed_mentions=NO_PINGS)
@@ -145,20 +174,31 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         await call(timer_clear, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id)
         outcome = await role_remove(self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, "cleared"))
         note = "" if outcome == ExpiryOutcome.REMOVED else f" (removing the role: {ExpiryOutcome(outcome).label})"
-        await interaction.followup.send(f"Cleared the timer for {role.mention} on {user.mention}{note}.", allowed_mentions=NO_PINGS)
+        await interaction.followup.send(
+            f"Cleared the timer for {role.mention} on {user.mention}{note}.", allowed_mentions=NO_PINGS
+        )
 
     @app_commands.command(name="pause", description="Freeze a member's timer, optionally for a while")
     @timer_admin()
-    async def pause(self, interaction: discord.Interaction, user: discord.Member, role: discord.Role, time: str | None = None) -> None:
-        change = await call(timer_pause, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id,
-                            actor_id=interaction.user.id, duration=_duration(time))
+    async def pause(
+        self, interaction: discord.Interaction, user: discord.Member, role: discord.Role, time: str | None = None
+    ) -> None:
+        change = await call(
+            timer_pause,
+            guild_id=interaction.guild.id,
+            member_id=user.id,
+            role_id=role.id,
+            actor_id=interaction.user.id,
+            duration=_duration(time),
+        )
         await interaction.response.send_message(embed=timer_embed("Timer paused", change.timer), allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="resume", description="Start a paused timer again")
     @timer_admin()
     async def resume(self, interaction: discord.Interaction, user: discord.Member, role: discord.Role) -> None:
-        change = await call(timer_resume, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id,
-                            actor_id=interaction.user.id)
+        change = await call(
+            timer_resume, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id
+        )
         await interaction.response.send_message(embed=timer_embed("Timer resumed", change.timer), allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="pause-all", description="Pause every running timer for a role")
@@ -166,8 +206,9 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     async def pause_all(self, interaction: discord.Interaction, role: discord.Role, time: str | None = None) -> None:
         duration = _duration(time)
         await interaction.response.defer()
-        count = await call(timer_pause_all, guild_id=interaction.guild.id, role_id=role.id,
-                           actor_id=interaction.user.id, duration=duration)
+        count = await call(
+            timer_pause_all, guild_id=interaction.guild.id, role_id=role.id, actor_id=interaction.user.id, duration=duration
+        )
         until = f" for {format_duration(duration)}" if duration else ""
         await interaction.followup.send(f"Paused {count} timer(s) for {role.mention}{until}.", allowed_mentions=NO_PINGS)
 
@@ -179,7 +220,9 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         await interaction.followup.send(f"Resumed {count} timer(s) for {role.mention}.", allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="show", description="Show running timers (yours by default)")
-    async def show(self, interaction: discord.Interaction, user: discord.Member | None = None, role: discord.Role | None = None) -> None:
+    async def show(
+        self, interaction: discord.Interaction, user: discord.Member | None = None, role: discord.Role | None = None
+    ) -> None:
         target = user or interaction.user
         if target.id != interaction.user.id and not await may_manage_timers(interaction.user, interaction.guild):
             raise TimerError("You can see your own timers; other members' need Manage Roles or the timer admin role.")
@@ -229,20 +272,31 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
 
     @report.command(name="set", description="Post who holds a role, every so often")
     @timer_admin()
-    async def report_set_(self, interaction: discord.Interaction, role: discord.Role, channel: discord.TextChannel,
-                          every: str = "1d") -> None:
+    async def report_set_(
+        self, interaction: discord.Interaction, role: discord.Role, channel: discord.TextChannel, every: str = "1d"
+    ) -> None:
         interval = parse_duration(every)
-        saved = await call(report_set, guild_id=interaction.guild.id, role_id=role.id, channel_id=channel.id,
-                           interval_minutes=int(interval.total_seconds() // 60), actor_id=interaction.user.id)
+        saved = await call(
+            report_set,
+            guild_id=interaction.guild.id,
+            role_id=role.id,
+            channel_id=channel.id,
+            interval_minutes=int(interval.total_seconds() // 60),
+            actor_id=interaction.user.id,
+        )
         await interaction.response.send_message(
             f"Report #{saved.pk}: {role.mention} in {channel.mention} every {format_duration(interval)}, "
-            f"next <t:{int(saved.next_run_at.timestamp())}:R>.", allowed_mentions=NO_PINGS)
+            f"next <t:{int(saved.next_run_at.timestamp())}:R>.",
+            allowed_mentions=NO_PINGS,
+        )
 
     @report.command(name="list", description="The scheduled role reports")
     async def report_list(self, interaction: discord.Interaction) -> None:
         found = await call(_reports, guild_id=interaction.guild.id)
-        lines = [f"#{r.pk}: <@&{r.role_id}> in <#{r.channel_id}> every {format_duration(timedelta(minutes=r.interval_minutes))}"
-                 for r in found]
+        lines = [
+            f"#{r.pk}: <@&{r.role_id}> in <#{r.channel_id}> every {format_duration(timedelta(minutes=r.interval_minutes))}"
+            for r in found
+        ]
         await interaction.response.send_message("\n".join(lines) or "No reports scheduled.", allowed_mentions=NO_PINGS)
 
     @report.command(name="remove", description="Stop a scheduled role report")

@@ -1,12 +1,13 @@
 """Writes for custom commands, cookies and guild settings (see the modules for each)."""
-from commands.services.cookies import (  # noqa: F401
+
+from commands.services.cookies import (
     CookieChange,
     cookie_give,
     cookie_mentions_parse,
     cookie_reset,
     cookie_set,
 )
-from commands.services.custom_commands import (  # noqa: F401
+from commands.services.custom_commands import (
     BUILTIN_NAMES,
     command_alias_add,
     command_alias_remove,
@@ -21,8 +22,10 @@ from commands.services.custom_commands import (  # noqa: F401
     commands_version,
     commands_version_bump,
 )
-from commands.services.guild_settings import (  # noqa: F401
+from commands.services.guild_settings import (
     EDITABLE as GUILD_SETTINGS_EDITABLE,
+)
+from commands.services.guild_settings import (
     guild_setting_clean,
     guild_settings_get,
     guild_settings_update,

@@ -4,6 +4,7 @@ Every change writes a ledger row and moves the balance with an atomic increment,
 transaction. Changes by one giver are serialized (an advisory lock on PostgreSQL; SQLite
 serializes writers already), so the pair cooldown and the daily cap hold under races.
 """
+
 from __future__ import annotations
 
 import re
@@ -96,12 +97,7 @@ def cookie_give(
         lock_for_transaction("cookie-giver", guild_id, giver_id)
         mine = CookieLedger.objects.filter(guild_id=guild_id, giver_id=giver_id, reason__in=_MEMBER_REASONS)
         if rules.cookie_pair_cooldown_seconds:
-            last = (
-                mine.filter(receiver_id=receiver_id)
-                .order_by("-created_at")
-                .values_list("created_at", flat=True)
-                .first()
-            )
+            last = mine.filter(receiver_id=receiver_id).order_by("-created_at").values_list("created_at", flat=True).first()
             wait = (last + timedelta(seconds=rules.cookie_pair_cooldown_seconds) - now).total_seconds() if last else 0
             if wait > 0:
                 raise CookieOnCooldown(f"Slow down: you can change <@{receiver_id}>'s cookies again in {max(1, round(wait))}s.")
@@ -142,8 +138,12 @@ def cookie_set(*, guild_id: int, member_id: int, balance: int, actor_id: int | N
         row.save(update_fields=["balance", "updated_at"])
         if delta:
             CookieLedger.objects.create(
-                guild_id=guild_id, giver_id=actor_id, receiver_id=member_id, delta=delta,
-                reason=LedgerReason.ADMIN_SET, created_at=now,
+                guild_id=guild_id,
+                giver_id=actor_id,
+                receiver_id=member_id,
+                delta=delta,
+                reason=LedgerReason.ADMIN_SET,
+                created_at=now,
             )
     return CookieChange(receiver_id=member_id, delta=delta, balance=balance)
 
@@ -163,8 +163,12 @@ def cookie_reset(*, guild_id: int, actor_id: int | None, member_id: int | None =
                 return changed
             CookieLedger.objects.bulk_create(
                 CookieLedger(
-                    guild_id=guild_id, giver_id=actor_id, receiver_id=row.member_id, delta=-row.balance,
-                    reason=LedgerReason.ADMIN_RESET, created_at=now,
+                    guild_id=guild_id,
+                    giver_id=actor_id,
+                    receiver_id=row.member_id,
+                    delta=-row.balance,
+                    reason=LedgerReason.ADMIN_RESET,
+                    created_at=now,
                 )
                 for row in chunk
             )

@@ -1,4 +1,5 @@
 """Custom commands: naming rules, create/edit/delete, aliases, cooldowns and use."""
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,26 @@ MAX_EDITORS_KEPT = 25
 # Built-ins and the management commands: a custom command may not take these names.
 BUILTIN_NAMES = frozenset(
     {
-        "help", "ping", "uptime", "roll", "dice", "8ball", "coinflip", "choose", "countdown",
-        "addcommand", "removecommand", "listcommands", "command", "commands",
-        "cookies", "cookie", "timer", "timers", "settings", "prefix",
+        "help",
+        "ping",
+        "uptime",
+        "roll",
+        "dice",
+        "8ball",
+        "coinflip",
+        "choose",
+        "countdown",
+        "addcommand",
+        "removecommand",
+        "listcommands",
+        "command",
+        "commands",
+        "cookies",
+        "cookie",
+        "timer",
+        "timers",
+        "settings",
+        "prefix",
     }
 )
 
@@ -89,9 +107,7 @@ def command_create(*, guild_id: int, name: str, template: str, author_id: int | 
             raise CommandExists(f"A command or alias called `{name}` already exists.")
         try:
             with transaction.atomic():
-                command = CustomCommand.objects.create(
-                    guild_id=guild_id, name=name, template=template, author_id=author_id
-                )
+                command = CustomCommand.objects.create(guild_id=guild_id, name=name, template=template, author_id=author_id)
         except IntegrityError:
             raise CommandExists(f"A command or alias called `{name}` already exists.") from None
         _after_commit_bump(guild_id)
@@ -205,7 +221,12 @@ def command_cooldown_take(
 def command_use(*, command: CustomCommand, member_id: int, channel_id: int, now_ts: float | None = None) -> None:
     """Record one use of ``command``, or raise CommandOnCooldown when it is cooling down."""
     command_cooldown_take(
-        command_pk=command.pk, name=command.name, seconds=command.cooldown_seconds, scope=command.cooldown_scope,
-        member_id=member_id, channel_id=channel_id, now_ts=now_ts,
+        command_pk=command.pk,
+        name=command.name,
+        seconds=command.cooldown_seconds,
+        scope=command.cooldown_scope,
+        member_id=member_id,
+        channel_id=channel_id,
+        now_ts=now_ts,
     )
     CustomCommand.objects.filter(pk=command.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())

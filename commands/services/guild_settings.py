@@ -1,4 +1,5 @@
 """Per-guild settings for commands and cookies."""
+
 from __future__ import annotations
 
 from django.db import transaction

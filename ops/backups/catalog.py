@@ -6,6 +6,7 @@ sha256, size, vendor, kind, created_at, created_by, the latest applied migration
 and the row count per table. Files made by ``manage.py dbbackup`` are listed too, but
 without a checksum they cannot be verified here.
 """
+
 from __future__ import annotations
 
 import hashlib

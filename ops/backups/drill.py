@@ -6,6 +6,7 @@ SQLite, a temporary database on the same PostgreSQL server), and compares the ro
 every table with the counts recorded when the backup was made. The live database is not
 touched.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Refusals of the backup services: each message is safe to show to the admin who asked."""
+
 from config.errors import ApplicationError
 
 

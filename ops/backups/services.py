@@ -4,6 +4,7 @@ A restore verifies the file first (see ``verify.py``), takes a pre-restore snaps
 replaces the database in one transaction; if that fails anyway, the snapshot is put back
 before the error is raised, so a failed restore loses nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,7 +43,12 @@ from ops.backups.errors import BackupFailed, RestoreBusy, RestoreFailed
 from ops.backups.verify import VerifiedBackup, backup_unpacked, backup_verify
 
 __all__ = [
-    "RestoreOutcome", "backup_create", "backup_delete", "backup_restore", "backup_verify", "backups_apply_retention",
+    "RestoreOutcome",
+    "backup_create",
+    "backup_delete",
+    "backup_restore",
+    "backup_verify",
+    "backups_apply_retention",
     "backups_list",
 ]
 
@@ -75,7 +81,7 @@ def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAUL
         with tempfile.TemporaryDirectory(prefix="guildhall-backup-", dir=dbbackup_settings.TMP_DIR) as work:
             raw = Path(work) / f"dump.{engine.EXTENSION}"
             tables = engine.dump_create(alias, raw)
-            migrations = {app: name for app, name in engine.dump_migrations(raw)}  # the last one per app wins
+            migrations = dict(engine.dump_migrations(raw))  # the last one per app wins
             _compress(raw, partial, inner_name=f"{stem}.{engine.EXTENSION}", mtime=now, level=engine.GZIP_LEVEL)
         facts = {
             "engine": connection.settings_dict["ENGINE"],
@@ -108,9 +114,9 @@ def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAUL
 def _compress(raw: Path, dest: Path, *, inner_name: str, mtime: datetime, level: int) -> None:
     # Private from the first byte: a backup holds every row, password and token hashes included.
     with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-        with gzip.GzipFile(filename=inner_name, mode="wb", fileobj=out, compresslevel=level, mtime=int(mtime.timestamp())) as gz:
-            with open(raw, "rb") as source:
-                shutil.copyfileobj(source, gz, 1 << 20)
+        gz_args = {"filename": inner_name, "mode": "wb", "fileobj": out, "compresslevel": level, "mtime": int(mtime.timestamp())}
+        with gzip.GzipFile(**gz_args) as gz, open(raw, "rb") as source:
+            shutil.copyfileobj(source, gz, 1 << 20)
         out.flush()
         os.fsync(out.fileno())
 

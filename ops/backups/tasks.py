@@ -1,4 +1,5 @@
 """q2 tasks for backups (scheduled in ops/schedules.py)."""
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Backups: create, list, verify, restore, retention and drills (django-dbbackup underneath)."""
+
 from django.urls import path
 
 from ops.backups import views

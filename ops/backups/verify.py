@@ -5,6 +5,7 @@ engine), then the file itself (the whole gzip stream, the dump's own engine, the
 tool's integrity check) and last the schema recorded inside the dump. The checked,
 uncompressed copy is what a restore then uses, so the bytes verified are the bytes restored.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,8 +82,7 @@ def _check_facts(info: BackupInfo, vendor: str) -> None:
         )
     if info.size != recorded or file_sha256(info.path) != info.sha256:
         raise BackupChecksumMismatch(
-            f"Backup {info.name} does not match its checksum: the file changed after it was made "
-            "(damaged or tampered with)."
+            f"Backup {info.name} does not match its checksum: the file changed after it was made (damaged or tampered with)."
         )
     if info.vendor != vendor:
         raise BackupForeignEngine(
@@ -120,8 +120,7 @@ def _check_content_engine(info: BackupInfo, dump: Path, vendor: str) -> None:
 def _check_schema(info: BackupInfo, applied: list[tuple[str, str]]) -> None:
     loader = MigrationLoader(None, ignore_no_migrations=True, load=True)
     unknown = [
-        f"{app}.{name}" for app, name in applied
-        if app in loader.migrated_apps and (app, name) not in loader.disk_migrations
+        f"{app}.{name}" for app, name in applied if app in loader.migrated_apps and (app, name) not in loader.disk_migrations
     ]
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")

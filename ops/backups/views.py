@@ -1,4 +1,5 @@
 """Backup pages in the admin's look: staff list and create; superusers download, delete and restore."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -48,15 +49,19 @@ def _backup_or_404(name: str):
 @require_GET
 def backup_list(request):
     schedule = next((s for s in SCHEDULES if s.func == "ops.backups.tasks.backup_scheduled"), None)
-    return render(request, "ops/backups/list.html", _context(
+    return render(
         request,
-        title="Backups",
-        backups=backups_list(),
-        backup_dir=backup_dir(),
-        keep_count=settings.BACKUP_KEEP_COUNT,
-        keep_days=settings.BACKUP_KEEP_DAYS,
-        schedule=schedule,
-    ))
+        "ops/backups/list.html",
+        _context(
+            request,
+            title="Backups",
+            backups=backups_list(),
+            backup_dir=backup_dir(),
+            keep_count=settings.BACKUP_KEEP_COUNT,
+            keep_days=settings.BACKUP_KEEP_DAYS,
+            schedule=schedule,
+        ),
+    )
 
 
 @staff_member_required
@@ -79,8 +84,12 @@ def backup_download(request, name: str):
     path = sidecar_path(backup.path) if request.GET.get("part") == "sidecar" else backup.path
     if not path.is_file():
         raise Http404("This backup has no sidecar.")
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
-                        content_type="application/json" if path != backup.path else "application/octet-stream")
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=path.name,
+        content_type="application/json" if path != backup.path else "application/octet-stream",
+    )
 
 
 @never_cache
@@ -126,6 +135,13 @@ def backup_restore_confirm(request, name: str):
                 text += f" {outcome.pending_migrations} migrations are pending: run manage.py migrate."
             messages.success(request, text)
         return redirect("backups:index")
-    return render(request, "ops/backups/restore.html", _context(
-        request, title="Restore a backup", backup=backup, form=form,
-    ))
+    return render(
+        request,
+        "ops/backups/restore.html",
+        _context(
+            request,
+            title="Restore a backup",
+            backup=backup,
+            form=form,
+        ),
+    )

@@ -1,4 +1,5 @@
 """The result of one database-health check, and the runner that keeps one failing check from the rest."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Each function is one check; its docstring's first line is the name shown if it c
 Activity checks (connections, queries, vacuum, wraparound, replication) are in
 ``postgres_activity``.
 """
+
 from __future__ import annotations
 
 from ops.dbhealth.checks import FAIL, PASS, WARN, Check, fetch, level, size_text
@@ -52,8 +53,12 @@ def database_size() -> Check:
         [TOP],
     )
     return Check(
-        name="Database size", status=PASS, value=size_text(database_bytes()), threshold="for information",
-        columns=("relation", "kind", "size"), rows=[(name, kind, size_text(size)) for name, kind, size in rows],
+        name="Database size",
+        status=PASS,
+        value=size_text(database_bytes()),
+        threshold="for information",
+        columns=("relation", "kind", "size"),
+        rows=[(name, kind, size_text(size)) for name, kind, size in rows],
     )
 
 
@@ -71,12 +76,12 @@ def table_sizes() -> Check:
     )
     largest = f"{rows[0][0]}: {size_text(rows[0][4])}" if rows else "no tables"
     return Check(
-        name="Table and index sizes", status=PASS, value=largest, threshold="for information",
+        name="Table and index sizes",
+        status=PASS,
+        value=largest,
+        threshold="for information",
         columns=("table", "rows (estimated)", "table", "indexes", "total"),
-        rows=[
-            (t, "—" if _estimate(n) is None else n, size_text(a), size_text(b), size_text(c))
-            for t, n, a, b, c in rows
-        ],
+        rows=[(t, "—" if _estimate(n) is None else n, size_text(a), size_text(b), size_text(c)) for t, n, a, b, c in rows],
     )
 
 
@@ -91,8 +96,11 @@ def index_usage() -> Check:
     )
     total = sum(row[2] for row in rows)
     return Check(
-        name="Index usage", status=PASS, value=f"{total:,} scans by the {len(rows)} busiest indexes",
-        threshold="for information", columns=("table", "index", "scans", "size"),
+        name="Index usage",
+        status=PASS,
+        value=f"{total:,} scans by the {len(rows)} busiest indexes",
+        threshold="for information",
+        columns=("table", "index", "scans", "size"),
         rows=[(t, i, scans, size_text(size)) for t, i, scans, size in rows],
     )
 
@@ -112,9 +120,12 @@ def unused_indexes() -> Check:
     reset_at = reset[0][0] if reset else None
     since = f"since statistics were reset ({reset_at:%Y-%m-%d})" if reset_at else "since the server began counting"
     return Check(
-        name="Unused indexes", status=WARN if rows else PASS, value=f"{len(rows)} never scanned",
+        name="Unused indexes",
+        status=WARN if rows else PASS,
+        value=f"{len(rows)} never scanned",
         threshold="warn when a non-unique index was never scanned",
-        columns=("table", "index", "size"), rows=[(t, i, size_text(size)) for t, i, size in rows],
+        columns=("table", "index", "size"),
+        rows=[(t, i, size_text(size)) for t, i, size in rows],
         note=f"Counted {since}. An index the planner never uses only slows writes; drop it in a migration.",
     )
 
@@ -155,7 +166,9 @@ def duplicate_indexes() -> Check:
         """
     )
     return Check(
-        name="Duplicate indexes", status=WARN if rows else PASS, value=f"{len(rows)} redundant",
+        name="Duplicate indexes",
+        status=WARN if rows else PASS,
+        value=f"{len(rows)} redundant",
         threshold="warn when an index is covered by another",
         columns=("table", "index", "covered by", "size"),
         rows=[(t, d, c, size_text(size)) for t, d, c, size in rows],
@@ -176,9 +189,12 @@ def invalid_indexes() -> Check:
         """
     )
     return Check(
-        name="Invalid indexes", status=FAIL if rows else PASS, value=f"{len(rows)} invalid",
+        name="Invalid indexes",
+        status=FAIL if rows else PASS,
+        value=f"{len(rows)} invalid",
         threshold="fail when any index is invalid (a failed CREATE INDEX CONCURRENTLY)",
-        columns=("table", "index", "definition"), rows=rows,
+        columns=("table", "index", "definition"),
+        rows=rows,
         note="An invalid index is maintained on every write but never used: drop it and build it again.",
     )
 
@@ -197,10 +213,13 @@ def sequential_scans() -> Check:
         [SEQ_SCAN_MIN_ROWS, SEQ_SCAN_INDEX_PERCENT],
     )
     return Check(
-        name="Sequential scans", status=WARN if rows else PASS, value=f"{len(rows)} tables",
+        name="Sequential scans",
+        status=WARN if rows else PASS,
+        value=f"{len(rows)} tables",
         threshold=f"warn when a table of {SEQ_SCAN_MIN_ROWS:,}+ rows is read by an index "
         f"in under {SEQ_SCAN_INDEX_PERCENT}% of scans",
-        columns=("table", "sequential scans", "index scans", "rows", "% by index"), rows=rows,
+        columns=("table", "sequential scans", "index scans", "rows", "% by index"),
+        rows=rows,
     )
 
 
@@ -208,10 +227,12 @@ def _hit_rate_check(name: str, view: str, hit: str, read: str) -> Check:
     hits, reads = fetch(f"SELECT coalesce(sum({hit}), 0), coalesce(sum({read}), 0) FROM {view}")[0]
     rate = hits / (hits + reads) if hits + reads else None
     return Check(
-        name=name, status=level(rate, warn=CACHE_HIT_WARN, fail=CACHE_HIT_FAIL, higher_is_worse=False),
+        name=name,
+        status=level(rate, warn=CACHE_HIT_WARN, fail=CACHE_HIT_FAIL, higher_is_worse=False),
         value="no reads yet" if rate is None else f"{rate:.2%}",
         threshold=f"warn below {CACHE_HIT_WARN:.0%}, fail below {CACHE_HIT_FAIL:.0%}",
-        columns=("blocks from memory", "blocks from disk"), rows=[(int(hits), int(reads))],
+        columns=("blocks from memory", "blocks from disk"),
+        rows=[(int(hits), int(reads))],
     )
 
 
@@ -226,6 +247,13 @@ def index_cache_hit_rate() -> Check:
 
 
 CHECKS = [
-    database_size, table_sizes, index_usage, unused_indexes, duplicate_indexes, invalid_indexes,
-    sequential_scans, table_cache_hit_rate, index_cache_hit_rate,
+    database_size,
+    table_sizes,
+    index_usage,
+    unused_indexes,
+    duplicate_indexes,
+    invalid_indexes,
+    sequential_scans,
+    table_cache_hit_rate,
+    index_cache_hit_rate,
 ]

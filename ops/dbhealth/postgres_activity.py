@@ -1,5 +1,6 @@
 """PgHero's activity checks: connections, long-running and blocked queries, vacuum, sequence and
 transaction-id danger, replication lag, and slow queries from pg_stat_statements."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -33,10 +34,12 @@ def connections_by_state() -> Check:
     maximum = int(fetch("SELECT current_setting('max_connections')")[0][0])
     total = sum(row[2] for row in rows)
     return Check(
-        name="Connections", status=level(total / maximum, warn=CONNECTIONS_WARN, fail=CONNECTIONS_FAIL),
+        name="Connections",
+        status=level(total / maximum, warn=CONNECTIONS_WARN, fail=CONNECTIONS_FAIL),
         value=f"{total} of {maximum}",
         threshold=f"warn at {CONNECTIONS_WARN:.0%} of max_connections, fail at {CONNECTIONS_FAIL:.0%}",
-        columns=("state", "application", "connections"), rows=rows,
+        columns=("state", "application", "connections"),
+        rows=rows,
     )
 
 
@@ -55,10 +58,12 @@ def long_running_queries() -> Check:
     )
     longest = float(rows[0][2]) if rows else None
     return Check(
-        name="Long-running queries", status=level(longest, warn=LONG_QUERY_WARN_S, fail=LONG_QUERY_FAIL_S),
+        name="Long-running queries",
+        status=level(longest, warn=LONG_QUERY_WARN_S, fail=LONG_QUERY_FAIL_S),
         value=f"{len(rows)} running over {LONG_QUERY_WARN_S} s",
         threshold=f"warn over {LONG_QUERY_WARN_S} s, fail over {LONG_QUERY_FAIL_S // 60} min",
-        columns=("pid", "state", "seconds", "user", "query"), rows=rows,
+        columns=("pid", "state", "seconds", "user", "query"),
+        rows=rows,
     )
 
 
@@ -77,9 +82,12 @@ def blocked_queries() -> Check:
     longest = float(rows[0][2] or 0) if rows else None
     status = PASS if not rows else FAIL if longest >= BLOCKED_FAIL_S else WARN
     return Check(
-        name="Blocked queries", status=status, value=f"{len(rows)} waiting for a lock",
+        name="Blocked queries",
+        status=status,
+        value=f"{len(rows)} waiting for a lock",
         threshold=f"warn when any query waits for another's lock, fail when one has waited {BLOCKED_FAIL_S} s",
-        columns=("pid", "blocked by", "seconds", "query"), rows=rows,
+        columns=("pid", "blocked by", "seconds", "query"),
+        rows=rows,
     )
 
 
@@ -95,7 +103,7 @@ def vacuum_and_analyze() -> Check:
         [TOP],
     )
     statuses, problems = [], 0
-    for name, live, dead, _vacuumed, analyzed in rows:
+    for _name, live, dead, _vacuumed, analyzed in rows:
         ratio = dead / live if live else (float("inf") if dead else 0.0)
         status = level(ratio, warn=DEAD_WARN, fail=DEAD_FAIL) if dead >= DEAD_ROWS_MIN else PASS
         if analyzed is None and live >= NEVER_ANALYZED_MIN_ROWS:
@@ -103,7 +111,9 @@ def vacuum_and_analyze() -> Check:
         statuses.append(status)
         problems += status != PASS
     return Check(
-        name="Vacuum and analyze", status=worst(statuses), value=f"{problems} tables need attention",
+        name="Vacuum and analyze",
+        status=worst(statuses),
+        value=f"{problems} tables need attention",
         threshold=f"warn when dead rows pass {DEAD_WARN:.0%} of live ones (at {DEAD_ROWS_MIN:,}+) or a "
         f"{NEVER_ANALYZED_MIN_ROWS:,}+ row table was never analyzed; fail when dead rows outnumber live ones",
         columns=("table", "live rows", "dead rows", "last vacuum", "last analyze"),
@@ -137,7 +147,8 @@ def sequence_danger() -> Check:
     used.sort(key=lambda row: row[3], reverse=True)
     highest = used[0][3] if used else None
     return Check(
-        name="Sequence danger", status=level(highest, warn=SEQUENCE_WARN, fail=SEQUENCE_FAIL),
+        name="Sequence danger",
+        status=level(highest, warn=SEQUENCE_WARN, fail=SEQUENCE_FAIL),
         value="no sequences used yet" if highest is None else f"highest {highest:.4%} used",
         threshold=f"warn at {SEQUENCE_WARN:.0%} of the column's range, fail at {SEQUENCE_FAIL:.0%}",
         columns=("sequence", "last value", "limit", "used"),
@@ -159,10 +170,12 @@ def transaction_id_danger() -> Check:
     )
     left = XID_LIMIT - oldest
     return Check(
-        name="Transaction ID danger", status=level(left, warn=XID_LEFT_WARN, fail=XID_LEFT_FAIL, higher_is_worse=False),
+        name="Transaction ID danger",
+        status=level(left, warn=XID_LEFT_WARN, fail=XID_LEFT_FAIL, higher_is_worse=False),
         value=f"{left:,} transactions before wraparound",
         threshold=f"warn under {XID_LEFT_WARN:,} left, fail under {XID_LEFT_FAIL:,}",
-        columns=("table", "transactions since frozen", "left"), rows=[(n, age, XID_LIMIT - age) for n, age in rows],
+        columns=("table", "transactions since frozen", "left"),
+        rows=[(n, age, XID_LIMIT - age) for n, age in rows],
     )
 
 
@@ -191,13 +204,21 @@ def replication_lag() -> Check:
             lag = cursor.fetchone()[0]
         rows.append(("DATABASE_REPLICA_URL", "replica" if lag is not None else "not in recovery", float(lag or 0)))
     if not rows:
-        return Check(name="Replication lag", status=PASS, value="no replicas", threshold="—",
-                     note="No replica is streaming from this server and none is configured.")
+        return Check(
+            name="Replication lag",
+            status=PASS,
+            value="no replicas",
+            threshold="—",
+            note="No replica is streaming from this server and none is configured.",
+        )
     worst_lag = max(row[2] for row in rows)
     return Check(
-        name="Replication lag", status=level(worst_lag, warn=REPLICATION_WARN_S, fail=REPLICATION_FAIL_S),
-        value=f"{worst_lag:.1f} s", threshold=f"warn over {REPLICATION_WARN_S} s, fail over {REPLICATION_FAIL_S} s",
-        columns=("replica", "state", "lag (s)"), rows=rows,
+        name="Replication lag",
+        status=level(worst_lag, warn=REPLICATION_WARN_S, fail=REPLICATION_FAIL_S),
+        value=f"{worst_lag:.1f} s",
+        threshold=f"warn over {REPLICATION_WARN_S} s, fail over {REPLICATION_FAIL_S} s",
+        columns=("replica", "state", "lag (s)"),
+        rows=rows,
     )
 
 
@@ -210,7 +231,10 @@ def slow_queries() -> Check:
     )
     if not schema:
         return Check(
-            name=name, status=PASS, value="not recorded", threshold=threshold,
+            name=name,
+            status=PASS,
+            value="not recorded",
+            threshold=threshold,
             note="pg_stat_statements is not installed, so slow queries are not recorded. To record them, add "
             "pg_stat_statements to shared_preload_libraries, restart PostgreSQL and run "
             "CREATE EXTENSION pg_stat_statements.",
@@ -231,12 +255,20 @@ def slow_queries() -> Check:
                 [SLOW_QUERY_CALLS, SLOW_QUERY_MS, TOP],
             )
     except DatabaseError as exc:
-        return Check(name=name, status=WARN, value="not readable", threshold=threshold,
-                     note=f"pg_stat_statements is installed but cannot be read ({exc}); is it in "
-                     "shared_preload_libraries?")
+        return Check(
+            name=name,
+            status=WARN,
+            value="not readable",
+            threshold=threshold,
+            note=f"pg_stat_statements is installed but cannot be read ({exc}); is it in shared_preload_libraries?",
+        )
     return Check(
-        name=name, status=WARN if rows else PASS, value=f"{len(rows)} slow", threshold=threshold,
-        columns=("query", "calls", "mean ms", "total s"), rows=rows,
+        name=name,
+        status=WARN if rows else PASS,
+        value=f"{len(rows)} slow",
+        threshold=threshold,
+        columns=("query", "calls", "mean ms", "total s"),
+        rows=rows,
     )
 
 
@@ -249,6 +281,12 @@ def _when(moment) -> str:
 
 
 CHECKS = [
-    connections_by_state, long_running_queries, blocked_queries, vacuum_and_analyze, sequence_danger,
-    transaction_id_danger, replication_lag, slow_queries,
+    connections_by_state,
+    long_running_queries,
+    blocked_queries,
+    vacuum_and_analyze,
+    sequence_danger,
+    transaction_id_danger,
+    replication_lag,
+    slow_queries,
 ]

@@ -1,4 +1,5 @@
 """Daily health snapshots: take one, read recent ones, and draw the growth plots from them."""
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ def growth_charts(snapshots: list[HealthSnapshot]) -> dict[str, SafeString]:
     """The database-size plot and the plot of the largest tables (by their latest size, else rows)."""
     size = line_chart(
         [Series("database", [(s.taken_at, s.database_bytes) for s in snapshots])],
-        title="Database size", value_format=size_text, binary=True,
+        title="Database size",
+        value_format=size_text,
+        binary=True,
         empty_message="No snapshots yet: the first is taken daily.",
     )
     latest = snapshots[-1].tables if snapshots else {}

@@ -1,4 +1,5 @@
 """SQLite file checks: size, pages, free pages, WAL, quick_check, journal mode and per-table rows."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,10 +55,7 @@ def own_tables() -> list[str]:
 def _table_bytes() -> dict[str, int]:
     """Bytes per table including its indexes, from the dbstat table when SQLite has it."""
     try:
-        rows = fetch(
-            "SELECT m.tbl_name, SUM(s.pgsize) FROM dbstat s JOIN sqlite_master m ON m.name = s.name "
-            "GROUP BY m.tbl_name"
-        )
+        rows = fetch("SELECT m.tbl_name, SUM(s.pgsize) FROM dbstat s JOIN sqlite_master m ON m.name = s.name GROUP BY m.tbl_name")
     except Exception:  # dbstat is a compile-time option
         return {}
     return {name: int(size) for name, size in rows}
@@ -80,8 +78,12 @@ def file_size() -> Check:
     files = [(str(p), size_text(_file_size(p))) for p in (path, _sidecar(path, "-wal"), _sidecar(path, "-shm")) if p]
     total = sum(_file_size(p) for p in (path, _sidecar(path, "-wal")) if p)
     return Check(
-        name="File size", status=PASS, value=size_text(total) if path else "in memory", threshold="for information",
-        columns=("file", "size"), rows=files,
+        name="File size",
+        status=PASS,
+        value=size_text(total) if path else "in memory",
+        threshold="for information",
+        columns=("file", "size"),
+        rows=files,
     )
 
 
@@ -89,8 +91,12 @@ def pages() -> Check:
     """Pages."""
     count, size = int(_pragma("page_count")), int(_pragma("page_size"))
     return Check(
-        name="Pages", status=PASS, value=f"{count:,} × {size:,} B", threshold="for information",
-        columns=("page_count", "page_size", "bytes"), rows=[(count, size, size_text(count * size))],
+        name="Pages",
+        status=PASS,
+        value=f"{count:,} × {size:,} B",
+        threshold="for information",
+        columns=("page_count", "page_size", "bytes"),
+        rows=[(count, size, size_text(count * size))],
     )
 
 
@@ -99,10 +105,10 @@ def freelist() -> Check:
     free, count = int(_pragma("freelist_count")), int(_pragma("page_count"))
     share = free / count if count and free >= FREE_MIN_PAGES else 0.0
     return Check(
-        name="Free pages", status=level(share, warn=FREE_WARN, fail=FREE_FAIL),
+        name="Free pages",
+        status=level(share, warn=FREE_WARN, fail=FREE_FAIL),
         value=f"{free:,} of {count:,} pages ({free / count if count else 0:.1%})",
-        threshold=f"warn when {FREE_WARN:.0%} of the file is free pages, fail at {FREE_FAIL:.0%} "
-        f"(from {FREE_MIN_PAGES} pages)",
+        threshold=f"warn when {FREE_WARN:.0%} of the file is free pages, fail at {FREE_FAIL:.0%} (from {FREE_MIN_PAGES} pages)",
         note="Free pages are reused by new rows; VACUUM (with the processes stopped) gives them back to the disk.",
     )
 
@@ -111,7 +117,9 @@ def wal_size() -> Check:
     """WAL size."""
     size = _file_size(_sidecar(database_path(), "-wal"))
     return Check(
-        name="WAL size", status=level(size, warn=WAL_WARN, fail=WAL_FAIL), value=size_text(size),
+        name="WAL size",
+        status=level(size, warn=WAL_WARN, fail=WAL_FAIL),
+        value=size_text(size),
         threshold=f"warn over {size_text(WAL_WARN)}, fail over {size_text(WAL_FAIL)}",
         note="A WAL that keeps growing means checkpoints cannot finish: look for a long-lived reader.",
     )
@@ -122,8 +130,12 @@ def quick_check() -> Check:
     rows = [row[0] for row in fetch("PRAGMA quick_check(20)")]
     ok = rows == ["ok"]
     return Check(
-        name="Integrity (quick_check)", status=PASS if ok else FAIL, value="ok" if ok else f"{len(rows)} problems",
-        threshold="fail on any problem", columns=("problem",), rows=[] if ok else [(r,) for r in rows],
+        name="Integrity (quick_check)",
+        status=PASS if ok else FAIL,
+        value="ok" if ok else f"{len(rows)} problems",
+        threshold="fail on any problem",
+        columns=("problem",),
+        rows=[] if ok else [(r,) for r in rows],
     )
 
 
@@ -131,7 +143,10 @@ def journal_mode() -> Check:
     """Journal mode."""
     mode = str(_pragma("journal_mode")).lower()
     return Check(
-        name="Journal mode", status=PASS if mode == "wal" else WARN, value=mode, threshold="warn unless wal",
+        name="Journal mode",
+        status=PASS if mode == "wal" else WARN,
+        value=mode,
+        threshold="warn unless wal",
         note="" if mode == "wal" else "Without WAL the bot, worker and web block each other's reads while writing.",
     )
 
@@ -140,8 +155,11 @@ def table_rows() -> Check:
     """Table rows."""
     stats = table_stats()
     return Check(
-        name="Table rows", status=PASS, value=f"{sum(s['rows'] for s in stats.values()):,} rows in {len(stats)} tables",
-        threshold="for information", columns=("table", "rows", "size"),
+        name="Table rows",
+        status=PASS,
+        value=f"{sum(s['rows'] for s in stats.values()):,} rows in {len(stats)} tables",
+        threshold="for information",
+        columns=("table", "rows", "size"),
         rows=[(t, s["rows"], size_text(s["bytes"])) for t, s in stats.items()],
     )
 

@@ -4,6 +4,7 @@ No JavaScript and nothing fetched from elsewhere: the markup goes inline into th
 text is escaped; numbers are formatted here. Text and axes use ``currentColor`` so that the
 charts follow the admin's light and dark themes.
 """
+
 from __future__ import annotations
 
 import math
@@ -142,9 +143,7 @@ def line_chart(
         if len(coords) <= MARKERS_UP_TO:
             for (cx, cy), (moment, value) in zip(coords, s.points):
                 tip = f"{s.label}: {value_format(value)} at {moment:%Y-%m-%d %H:%M}"
-                parts.append(
-                    f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{colour}"><title>{escape(tip)}</title></circle>'
-                )
+                parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{colour}"><title>{escape(tip)}</title></circle>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

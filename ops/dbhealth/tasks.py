@@ -1,4 +1,5 @@
 """q2 tasks of database health (scheduled by ``manage.py setup_schedules``)."""
+
 from __future__ import annotations
 
 from ops.dbhealth.snapshots import health_snapshot_take

@@ -1,4 +1,5 @@
 """Database health: PgHero-style checks on PostgreSQL, file checks on SQLite, daily snapshots."""
+
 from django.urls import path
 
 from ops.dbhealth import views

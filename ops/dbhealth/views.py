@@ -1,4 +1,5 @@
 """The Database health page (staff only): every check with its verdict, and the growth plots."""
+
 from __future__ import annotations
 
 from collections import Counter

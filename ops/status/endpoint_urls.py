@@ -1,4 +1,5 @@
 """/health/ready (no login) and /metrics (a bearer token or a staff session), at the site root."""
+
 from django.urls import path
 from django_prometheus.exports import ExportToDjangoView
 

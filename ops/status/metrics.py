@@ -4,6 +4,7 @@ Every reading is an index probe or a catalogue lookup, never a COUNT over a big 
 scrape stays cheap however large the ledger grows. A reading that fails is left out of the
 scrape (and logged) rather than failing the whole page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,9 +68,7 @@ def cookie_gives_estimate() -> int:
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [CookieLedger._meta.db_table]
-            )
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [CookieLedger._meta.db_table])
             row = cursor.fetchone()
         if row and row[0] is not None and row[0] >= 0:
             return int(row[0])

@@ -3,6 +3,7 @@
 Every check is cheap and timed; a check that raises is a failure whose reason is logged, not
 shown (the endpoint is served without login). warn still answers 200; fail answers 503.
 """
+
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -75,8 +76,7 @@ def bot_ready() -> Reading:
 def disk_ready() -> Reading:
     usage = shutil.disk_usage(settings.DATA_DIR)
     free = round(usage.free / usage.total * 100, 2) if usage.total else 0.0
-    status = level(free, warn=settings.HEALTH_DISK_WARN_PERCENT, fail=settings.HEALTH_DISK_FAIL_PERCENT,
-                   higher_is_worse=False)
+    status = level(free, warn=settings.HEALTH_DISK_WARN_PERCENT, fail=settings.HEALTH_DISK_FAIL_PERCENT, higher_is_worse=False)
     return status, free, "percent", "" if status == PASS else f"{free}% free under the data directory"
 
 
@@ -108,7 +108,7 @@ def readiness() -> dict:
             "status": status,
             "observedValue": value,
             "observedUnit": unit,
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "durationMs": round((time.perf_counter() - started) * 1000, 2),
         }
         if output:

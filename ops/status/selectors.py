@@ -1,4 +1,5 @@
 """Reads behind the Status page and /health/ready: migrations, q2 clusters, schedules, bot shards, sweeps."""
+
 from __future__ import annotations
 
 import functools
@@ -135,17 +136,31 @@ def schedules_state() -> list[ScheduleState]:
     outcomes = dict(Task.objects.filter(id__in=[s.task for s in schedules if s.task]).values_list("id", "success"))
     states = [
         ScheduleState(
-            name=s.name or f"#{s.pk}", func=s.func, every=_every(s), next_run=s.next_run,
-            last_run=runs.get(group, {}).get("last"), last_ok=outcomes.get(s.task),
-            failures=runs.get(group, {}).get("failures", 0), registered=True,
+            name=s.name or f"#{s.pk}",
+            func=s.func,
+            every=_every(s),
+            next_run=s.next_run,
+            last_run=runs.get(group, {}).get("last"),
+            last_ok=outcomes.get(s.task),
+            failures=runs.get(group, {}).get("failures", 0),
+            registered=True,
         )
         for s, group in zip(schedules, groups)
     ]
     known = {s.name for s in schedules}
     states += [
-        ScheduleState(name=spec.name, func=spec.func, every=_every_minutes(spec.minutes), next_run=None,
-                      last_run=None, last_ok=None, failures=0, registered=False)
-        for spec in SCHEDULES if spec.name not in known
+        ScheduleState(
+            name=spec.name,
+            func=spec.func,
+            every=_every_minutes(spec.minutes),
+            next_run=None,
+            last_run=None,
+            last_ok=None,
+            failures=0,
+            registered=False,
+        )
+        for spec in SCHEDULES
+        if spec.name not in known
     ]
     return states
 

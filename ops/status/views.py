@@ -1,4 +1,5 @@
 """The Status page (staff only): migrations, q2 clusters and schedules, bot shards, sweep latencies."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -18,7 +19,8 @@ def _latency_chart(sweeps):
 
     return line_chart(
         [Series("p50", points("latency_p50_ms")), Series("max", points("latency_max_ms"))],
-        title="Sweep latency (role removed after due)", value_format=lambda v: f"{v:,.0f} ms",
+        title="Sweep latency (role removed after due)",
+        value_format=lambda v: f"{v:,.0f} ms",
         empty_message="No sweep has recorded a latency yet.",
     )
 
@@ -44,8 +46,7 @@ def status(request):
         "stale_after": selectors.HEARTBEAT_STALE_SECONDS,
         "sweeps": list(reversed(sweeps[-15:])),
         "last_sweep": last_sweep,
-        "sweep_running": bool(last_sweep)
-        and (now - last_sweep.finished_at).total_seconds() <= selectors.SWEEP_STALE_SECONDS,
+        "sweep_running": bool(last_sweep) and (now - last_sweep.finished_at).total_seconds() <= selectors.SWEEP_STALE_SECONDS,
         "latency_chart": _latency_chart(sweeps),
         "now": now,
     }

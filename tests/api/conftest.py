@@ -1,4 +1,5 @@
 """API test set-up: staff users with tokens, and clients that send them."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,6 +3,7 @@
 Bounded (a few dozen examples per operation and mode, derandomized) so that it runs in
 the normal suite on SQLite and PostgreSQL alike.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,8 +17,8 @@ from schemathesis.checks import not_a_server_error
 
 from commands.services import command_create, cookie_give
 from config.wsgi import application
-from timers.services import timer_set
 from tests.api.conftest import GUILD
+from timers.services import timer_set
 
 EXAMPLES_PER_OPERATION = 25
 

@@ -1,4 +1,5 @@
 """API tokens in the admin: superusers only; the key is shown once on creation, never again."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """/api/v1/guilds/{guild}/commands: list, get, create, update, delete, through the services."""
+
 from __future__ import annotations
 
 import pytest
@@ -85,8 +86,14 @@ def test_it_answers_400_with_the_services_message(api, body, words):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"name": "x"}, {"name": "x" * 33, "template": "y"}, {"name": "x", "template": "a\x00b"},
-     {"name": "x", "template": "y", "author_id": "12ab"}, {"name": "x", "template": "y", "author_id": True}],
+    [
+        {},
+        {"name": "x"},
+        {"name": "x" * 33, "template": "y"},
+        {"name": "x", "template": "a\x00b"},
+        {"name": "x", "template": "y", "author_id": "12ab"},
+        {"name": "x", "template": "y", "author_id": True},
+    ],
 )
 def test_it_answers_422_for_a_body_that_does_not_fit_the_schema(api, body):
     assert post(api, URL, body).status_code == 422

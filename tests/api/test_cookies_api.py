@@ -1,4 +1,5 @@
 """/api/v1/guilds/{guild}/cookies/…: balances, one member's standing, ledger, leaderboard."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -56,7 +57,9 @@ def test_it_lists_the_ledger_newest_first(api):
     cookie_give(guild_id=GUILD, giver_id=BOB, receiver_id=ALICE)
     items = api.get(f"{BASE}/ledger").json()["items"]
     assert [(row["giver_id"], row["receiver_id"], row["delta"]) for row in items] == [
-        (str(BOB), str(ALICE), 1), (str(CAROL), str(BOB), -1), (str(ALICE), str(BOB), 1)
+        (str(BOB), str(ALICE), 1),
+        (str(CAROL), str(BOB), -1),
+        (str(ALICE), str(BOB), 1),
     ]
     assert items[0]["reason"] == "give" and items[0]["message_id"] is None
     only_bob = api.get(f"{BASE}/ledger", {"member_id": str(BOB)}).json()["items"]
@@ -66,8 +69,14 @@ def test_it_lists_the_ledger_newest_first(api):
 def test_it_walks_the_ledger_in_pages_when_times_tie(api):
     now = timezone.now()
     CookieLedger.objects.bulk_create(
-        CookieLedger(guild_id=GUILD, giver_id=1, receiver_id=ALICE, delta=1, reason=LedgerReason.GIVE,
-                     created_at=now - timedelta(seconds=i // 3))  # three rows per second: ties on created_at
+        CookieLedger(
+            guild_id=GUILD,
+            giver_id=1,
+            receiver_id=ALICE,
+            delta=1,
+            reason=LedgerReason.GIVE,
+            created_at=now - timedelta(seconds=i // 3),
+        )  # three rows per second: ties on created_at
         for i in range(30)
     )
     expected = list(CookieLedger.objects.order_by("-created_at", "-pk").values_list("pk", flat=True))

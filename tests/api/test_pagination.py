@@ -1,4 +1,5 @@
 """Cursor pagination: every row once, in order; bad cursors refused; no OFFSET, no COUNT(*)."""
+
 from __future__ import annotations
 
 import pytest

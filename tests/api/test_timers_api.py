@@ -1,4 +1,5 @@
 """/api/v1/timers: list and change timers through the services, and queue the Discord sync."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,9 +8,9 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from tests.api.conftest import GUILD, OTHER_GUILD, post
 from timers.models import TimedRole, TimerEvent, TimerState
 from timers.services import allowed_role_add, timer_set
-from tests.api.conftest import GUILD, OTHER_GUILD, post
 
 URL = "/api/v1/timers"
 MEMBER, OTHER_MEMBER = 200000000000000001, 200000000000000002
@@ -154,7 +155,8 @@ def test_it_lists_timers_newest_first_with_filters(api):
 
 def test_it_pages_through_timers(api):
     TimedRole.objects.bulk_create(
-        TimedRole(guild_id=GUILD, member_id=m, role_id=ROLE, expires_at=timezone.now() + timedelta(hours=1)) for m in range(1, 121)
+        TimedRole(guild_id=GUILD, member_id=m, role_id=ROLE, expires_at=timezone.now() + timedelta(hours=1))
+        for m in range(1, 121)
     )
     expected = list(TimedRole.objects.order_by("-pk").values_list("pk", flat=True))
     seen, cursor = [], None

@@ -1,5 +1,6 @@
 """End-to-end set-up: a fake Discord, and `manage.py runbot` as a separate process on the
 test database and the tests' cache."""
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,11 @@ class BotProcess:
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runbot"], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "manage.py", "runbot"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def log(self) -> str:
@@ -115,7 +120,8 @@ def wait_reply(fake: FakeDiscord, author: FakeUser, content: str, match, *, time
     fake.send_message(GUILD_ID, guild.text_channel.id, author.id, content)
     try:
         return fake.wait_for(
-            lambda: next((m for m in fake.messages[seen:] if match(m)), None), timeout=timeout,
+            lambda: next((m for m in fake.messages[seen:] if match(m)), None),
+            timeout=timeout,
             message=f"no matching reply to {content!r}",
         )
     except AssertionError:

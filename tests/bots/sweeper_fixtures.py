@@ -3,10 +3,12 @@
 The engine runs in-process with ``asyncio.run``; its clock is a :class:`Clock` the test moves,
 and the services are given the same instants through their ``now=`` parameters.
 """
+
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -17,7 +19,7 @@ from bots.sweeper import Sweeper
 from tests.fake_discord import FakeDiscord, pointed_at
 from timers.models import TimedRole, TimerEvent, TimerEventKind
 
-T = datetime(2025, 3, 3, 12, 0, tzinfo=dt_timezone.utc)  # when the tests' timers are set
+T = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)  # when the tests' timers are set
 ROLE_PATH = r"/guilds/\d+/members/\d+/roles/\d+"
 
 

@@ -3,6 +3,7 @@
 Each test runs a real ``commands.Bot`` in a background thread (its own loop) pointed at a
 FakeDiscord, and ends by checking that the bot called nothing the fake doesn't model.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ import contextlib
 import json
 import time
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
 import discord
 import pytest
@@ -123,7 +124,9 @@ def test_it_answers_a_prefix_command_and_echoes_the_bots_own_message():
         fake.send_message(GUILD, guild.text_channel.id, ALICE.id, "!!ping")
         fake.wait_for(lambda: pongs(fake), timeout=3)
         assert fake.messages[0]["channel_id"] == guild.text_channel.id and fake.messages[0]["nonce"]
-        fake.wait_for(lambda: any(m.author.id == BOT.id for m in runner.bot.seen), timeout=3, message="the echo of the bot's message")
+        fake.wait_for(
+            lambda: any(m.author.id == BOT.id for m in runner.bot.seen), timeout=3, message="the echo of the bot's message"
+        )
         assert fake.unhandled == []
 
 
@@ -156,7 +159,9 @@ def test_it_records_role_changes_with_their_reason_and_updates_the_member():
     with FakeDiscord(guilds=[guild], bot_user=BOT) as fake, ready_bot(fake) as runner:
         member = runner.bot.get_guild(GUILD).get_member(BOB.id)
         runner.run(member.add_roles(discord.Object(vip.id), reason="timer: 1h by alice"))
-        assert fake.role_changes == [{"method": "PUT", "guild_id": GUILD, "user_id": BOB.id, "role_id": vip.id, "reason": "timer: 1h by alice"}]
+        assert fake.role_changes == [
+            {"method": "PUT", "guild_id": GUILD, "user_id": BOB.id, "role_id": vip.id, "reason": "timer: 1h by alice"}
+        ]
         assert fake.member_roles(GUILD, BOB.id) == {vip.id}
         fake.wait_for(lambda: vip.id in [r.id for r in member.roles], timeout=3, message="GUILD_MEMBER_UPDATE in the cache")
         runner.run(member.remove_roles(discord.Object(vip.id), reason="expired"))
@@ -220,7 +225,9 @@ def test_it_syncs_slash_commands_and_invokes_a_group_subcommand():
         set_options = next(o for o in registered["timer"]["options"] if o["name"] == "set")["options"]
         assert [(o["name"], o["type"]) for o in set_options] == [("user", 6), ("role", 8), ("time", 3)]
 
-        it = fake.send_slash(GUILD, guild.text_channel.id, ALICE.id, "timer", [("set", {"user": BOB.id, "role": vip, "time": "1h"})])
+        it = fake.send_slash(
+            GUILD, guild.text_channel.id, ALICE.id, "timer", [("set", {"user": BOB.id, "role": vip, "time": "1h"})]
+        )
         fake.wait_for(lambda: fake.interaction_responses, timeout=3)
         response = fake.interaction_responses[0]
         assert response["interaction_id"] == int(it["id"]) and response["type"] == 4
@@ -286,7 +293,10 @@ def test_it_splits_guilds_over_shards_from_gateway_bot():
     ids = [(2 << 22) | 1, (3 << 22) | 1]  # shard 0 and shard 1 of 2
     assert [shard_of(i, 2) for i in ids] == [0, 1]
     guilds = [make_guild(i) for i in ids]
-    with FakeDiscord(guilds=guilds, bot_user=BOT, recommended_shards=2) as fake, ready_bot(fake, bot_class=QuickShardedBot) as runner:
+    with (
+        FakeDiscord(guilds=guilds, bot_user=BOT, recommended_shards=2) as fake,
+        ready_bot(fake, bot_class=QuickShardedBot) as runner,
+    ):
         assert fake.wait_for_ready_sent(3, count=2) and fake.identify_count == 2
         assert {g.id: g.shard_id for g in runner.bot.guilds} == {ids[0]: 0, ids[1]: 1}
         fake.send_message(ids[1], guilds[1].text_channel.id, ALICE.id, "!!ping")

@@ -1,4 +1,5 @@
 """`manage.py runbot` against the fake Discord: custom commands and built-ins."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """`manage.py runbot` against the fake Discord: cookies from chat and /cookies."""
+
 from __future__ import annotations
 
 import pytest

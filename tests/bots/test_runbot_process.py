@@ -1,4 +1,5 @@
 """`manage.py runbot` as a process: start-up errors, reconnects, rate limits, heartbeats, SIGTERM."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_it_exits_2_with_one_line_when_the_token_is_missing():
     env = bot_env(None)
     env.pop("DISCORD_TOKEN", None)
-    result = subprocess.run([sys.executable, "manage.py", "runbot"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runbot"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "runbot: DISCORD_TOKEN is not set; set it to the bot token from the Discord developer portal."
     assert "Traceback" not in result.stderr + result.stdout

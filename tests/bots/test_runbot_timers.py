@@ -1,4 +1,5 @@
 """`manage.py runbot` against the fake Discord: /timer through real interactions."""
+
 from __future__ import annotations
 
 from datetime import timedelta

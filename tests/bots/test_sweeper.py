@@ -5,6 +5,7 @@ Time is the test's: the engine gets a Clock and the services get the same instan
 Timers that are only about expiry run for one minute, so that no warning is due (a 1-minute
 timer is already inside every default threshold when it is set).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,10 +21,10 @@ from bots.sweeper import Sweeper
 from bots.tasks import sweep_timers, timer_role_apply
 from ops.models import SweepRun
 from tests.bots.conftest import ADMIN, ALICE, BOB, GUILD_ID
-from tests.bots.sweeper_fixtures import (  # noqa: F401 (fixtures)
+from tests.bots.sweeper_fixtures import (
     ROLE_PATH,
-    T,
     Clock,
+    T,
     clock,
     discord_fake,
     engine_connections_closed,
@@ -57,8 +58,13 @@ def hours(n: float) -> timedelta:
 
 def set_timer(member, role, duration, *, channel=None, now=T) -> TimedRole:
     return timer_set(
-        guild_id=GUILD_ID, member_id=member.id, role_id=role.id, duration=duration, actor_id=ADMIN.id,
-        channel_id=channel.id if channel else None, now=now,
+        guild_id=GUILD_ID,
+        member_id=member.id,
+        role_id=role.id,
+        duration=duration,
+        actor_id=ADMIN.id,
+        channel_id=channel.id if channel else None,
+        now=now,
     ).timer
 
 
@@ -68,7 +74,9 @@ def holding(fake, member, role) -> None:
 
 
 def warn_details(timer) -> list[str]:
-    return list(TimerEvent.objects.filter(timer_id=timer.pk, kind=TimerEventKind.WARN).order_by("pk").values_list("detail", flat=True))
+    return list(
+        TimerEvent.objects.filter(timer_id=timer.pk, kind=TimerEventKind.WARN).order_by("pk").values_list("detail", flat=True)
+    )
 
 
 def removed_line(member, role) -> str:
@@ -92,7 +100,9 @@ def test_it_warns_at_60_10_and_1_minutes_once_each_and_again_after_time_is_added
             new = pass_at(offset)
             assert len(new) == 1, new
             assert new[0]["channel_id"] == channel.id
-            assert new[0]["content"].startswith(f"⏳ <@{ALICE.id}>, your <@&{vip.id}> role ends <t:{int(expires_at.timestamp())}:R>")
+            assert new[0]["content"].startswith(
+                f"⏳ <@{ALICE.id}>, your <@&{vip.id}> role ends <t:{int(expires_at.timestamp())}:R>"
+            )
             mentions = new[0]["allowed_mentions"]
             assert (mentions["users"], mentions["parse"]) == ([ALICE.id], [])  # the member is pinged, nobody else
             assert pass_at(offset) == []  # the same moment again: nothing more
@@ -177,7 +187,13 @@ def test_it_removes_the_role_at_expiry_and_posts_a_notice(discord_fake, guild, c
     assert sweep_at(clock, minutes(1) + seconds(1)) == 1
 
     assert fake.role_changes == [
-        {"method": "DELETE", "guild_id": GUILD_ID, "user_id": ALICE.id, "role_id": vip.id, "reason": "Guildhall timer: time is up"}
+        {
+            "method": "DELETE",
+            "guild_id": GUILD_ID,
+            "user_id": ALICE.id,
+            "role_id": vip.id,
+            "reason": "Guildhall timer: time is up",
+        }
     ]
     assert fake.member_roles(GUILD_ID, ALICE.id) == set()
     assert [(m["channel_id"], m["content"]) for m in fake.messages] == [(channel.id, removed_line(ALICE, vip))]
@@ -328,7 +344,9 @@ def test_it_keeps_time_added_while_the_removal_is_in_flight():
     claimed = sweep_claim_expiries(owner="worker-1", now=T + hours(2) + seconds(1))
     assert [t.pk for t in claimed] == [timer.pk]
     # The role is being taken on Discord right now when the member's /timer add lands.
-    timer_add(guild_id=GUILD_ID, member_id=ALICE.id, role_id=vip_id, duration=hours(1), actor_id=ADMIN.id, now=T + hours(2) + seconds(2))
+    timer_add(
+        guild_id=GUILD_ID, member_id=ALICE.id, role_id=vip_id, duration=hours(1), actor_id=ADMIN.id, now=T + hours(2) + seconds(2)
+    )
     unrecorded = sweep_record_expiries(
         outcomes=[(timer.pk, ExpiryOutcome.REMOVED, "")], owner="worker-1", now=T + hours(2) + seconds(3)
     )
@@ -360,8 +378,15 @@ def test_it_gives_the_role_back_when_time_is_added_during_the_removal(discord_fa
     async def go():
         async def add_time_meanwhile():
             await _when(lambda: requests_to(fake, "DELETE", path))
-            await call(timer_add, guild_id=GUILD_ID, member_id=ALICE.id, role_id=vip.id, duration=hours(1),
-                       actor_id=ALICE.id, now=clock())
+            await call(
+                timer_add,
+                guild_id=GUILD_ID,
+                member_id=ALICE.id,
+                role_id=vip.id,
+                duration=hours(1),
+                actor_id=ALICE.id,
+                now=clock(),
+            )
 
         async with DiscordRest() as rest:
             await asyncio.gather(Sweeper(rest, clock=clock).pass_once(), add_time_meanwhile())
@@ -369,7 +394,8 @@ def test_it_gives_the_role_back_when_time_is_added_during_the_removal(discord_fa
     asyncio.run(go())
 
     assert [(c["method"], c["reason"]) for c in fake.role_changes] == [
-        ("DELETE", "Guildhall timer: time is up"), ("PUT", "Guildhall timer: time was added"),
+        ("DELETE", "Guildhall timer: time is up"),
+        ("PUT", "Guildhall timer: time was added"),
     ]
     assert vip.id in fake.member_roles(GUILD_ID, ALICE.id)
     row = stored(timer)
@@ -449,7 +475,8 @@ def test_it_applies_a_timer_changed_elsewhere(discord_fake, guild):
     assert fake.member_roles(GUILD_ID, ALICE.id) == set()
 
     assert [(c["method"], c["reason"]) for c in fake.role_changes] == [
-        ("PUT", "Guildhall timer: changed on the dashboard"), ("DELETE", "Guildhall timer: cleared on the dashboard"),
+        ("PUT", "Guildhall timer: changed on the dashboard"),
+        ("DELETE", "Guildhall timer: cleared on the dashboard"),
     ]
     assert timer_role_apply(timer.pk + 1000) == "gone"
     assert fake.unhandled == []
@@ -464,7 +491,9 @@ def test_it_records_each_sweep_run(discord_fake, guild):
     due = set_timer(ALICE, vip, minutes(1), channel=channel, now=now - minutes(10))
     warned = set_timer(BOB, vip, hours(1), channel=channel, now=now - minutes(55))  # its 10-minute warning is due
     set_timer(ADMIN, member_role, hours(2), now=now - hours(1))
-    timer_pause(guild_id=GUILD_ID, member_id=ADMIN.id, role_id=member_role.id, actor_id=ADMIN.id, duration=minutes(30), now=now - hours(1))
+    timer_pause(
+        guild_id=GUILD_ID, member_id=ADMIN.id, role_id=member_role.id, actor_id=ADMIN.id, duration=minutes(30), now=now - hours(1)
+    )
 
     assert sweep_timers(seconds=0) == {"resumed": 1, "warned": 1, "expired": 1, "reported": 0, "failures": 0}
 

@@ -4,6 +4,7 @@ Two clusters at once must not expire a timer twice; a cluster killed in the midd
 leaves leases that run out, and the next sweep finishes its work. PostgreSQL only (SKIP LOCKED,
 several processes on one database).
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,12 @@ class Cluster:
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=self.env,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log(self) -> str:
@@ -70,8 +75,12 @@ class Cluster:
         """
         code = f"from django_q.tasks import async_task; async_task('bots.tasks.sweep_timers', {seconds})"
         return subprocess.Popen(
-            [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def kill(self) -> None:
@@ -136,9 +145,14 @@ def due_backlog(guild: FakeGuild) -> list[TimedRole]:
     TimedRole.objects.bulk_create(
         [
             TimedRole(
-                guild_id=GUILD_ID, member_id=FIRST_MEMBER + i, role_id=vip, state=TimerState.ACTIVE,
-                expires_at=now - timedelta(minutes=10) + timedelta(milliseconds=i), warn_channel_id=channel,
-                warnings_sent=[60, 10, 1], next_warn_at=None,
+                guild_id=GUILD_ID,
+                member_id=FIRST_MEMBER + i,
+                role_id=vip,
+                state=TimerState.ACTIVE,
+                expires_at=now - timedelta(minutes=10) + timedelta(milliseconds=i),
+                warn_channel_id=channel,
+                warnings_sent=[60, 10, 1],
+                next_warn_at=None,
             )
             for i in range(COUNT)
         ],

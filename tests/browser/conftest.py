@@ -4,6 +4,7 @@ Screenshots go to screenshots/ (ignored by git), named by engine and step, for a
 to look at. Without /usr/bin/chromium the tests skip with the install command, except
 when GUILDHALL_REQUIRE_BROWSER=1 (set by .ci/run), where that is a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PASSWORD = "correct-horse-battery-staple"
 LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 

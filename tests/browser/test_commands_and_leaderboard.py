@@ -1,4 +1,5 @@
 """Custom commands and the cookie leaderboard, in a real browser."""
+
 import pytest
 
 from commands.models import CustomCommand

@@ -1,4 +1,5 @@
 """Logging in to the dashboard, in a real browser."""
+
 import pytest
 
 from tests.browser.conftest import log_in, shot

@@ -1,4 +1,5 @@
 """Backups, database health and status, in a real browser."""
+
 import pytest
 from django.test import override_settings
 
@@ -28,7 +29,7 @@ def test_it_backs_up_and_restores_from_the_dashboard(page, superuser, backup_dir
     command_delete(guild_id=GUILD, name="before")
     command_create(guild_id=GUILD, name="after", template="made after the backup", author_id=1)
 
-    page.click(f"#backups tbody tr:first-child a:has-text('Restore')")
+    page.click("#backups tbody tr:first-child a:has-text('Restore')")
     page.wait_for_selector("input[type=text]")
     page.fill("input[type=text]", "not the name")
     page.click("input[value='Restore this backup']")

@@ -1,4 +1,5 @@
 """Reply templates: every placeholder, the refusals at save time and the output's limits."""
+
 from __future__ import annotations
 
 import random
@@ -75,9 +76,7 @@ def test_it_renders_missing_positional_args_as_empty():
 
 
 def test_it_renders_all_ten_positional_args():
-    ctx = RenderContext(
-        user_id=1, user_name="a", channel_id=2, guild_name="g", args=tuple(f"a{i}" for i in range(10))
-    )
+    ctx = RenderContext(user_id=1, user_name="a", channel_id=2, guild_name="g", args=tuple(f"a{i}" for i in range(10)))
     assert render("".join("{%d}" % i for i in range(10)), ctx) == "a0a1a2a3a4a5a6a7a8a9"
 
 
@@ -108,9 +107,7 @@ def test_it_picks_one_random_option():
 def test_it_picks_the_same_random_option_for_the_same_seed():
     template = compile_template("pick: {random: red | green | blue | yellow}")
     assert template.render(CTX, rng=random.Random(42)) == template.render(CTX, rng=random.Random(42))
-    assert template.render(CTX, rng=random.Random(42)) == "pick: " + random.Random(42).choice(
-        ["red", "green", "blue", "yellow"]
-    )
+    assert template.render(CTX, rng=random.Random(42)) == "pick: " + random.Random(42).choice(["red", "green", "blue", "yellow"])
 
 
 def test_it_keeps_random_options_as_plain_text():
@@ -258,9 +255,37 @@ def test_it_defuses_mentions_with_a_zero_width_space():
 # --- properties ----------------------------------------------------------------------
 
 _TRICKY_PIECES = [
-    "{", "}", "{{", "}}", ":", "!", ".", "[", "]", "|", " ", "0", "9", "r", "s", "a",
-    "user", "user.name", "random", "args", "cookies", "__class__", ">99999", "@everyone", "@here",
-    "@", "everyone", "here", "\u200b", "é", "\n",
+    "{",
+    "}",
+    "{{",
+    "}}",
+    ":",
+    "!",
+    ".",
+    "[",
+    "]",
+    "|",
+    " ",
+    "0",
+    "9",
+    "r",
+    "s",
+    "a",
+    "user",
+    "user.name",
+    "random",
+    "args",
+    "cookies",
+    "__class__",
+    ">99999",
+    "@everyone",
+    "@here",
+    "@",
+    "everyone",
+    "here",
+    "\u200b",
+    "é",
+    "\n",
 ]
 tricky_text = st.lists(st.sampled_from(_TRICKY_PIECES), max_size=40).map("".join)
 template_text = st.one_of(st.text(), tricky_text, st.text(alphabet="{}:!.[]|0r a@", max_size=40))
@@ -280,10 +305,25 @@ def test_it_compiles_or_refuses_any_text(text):
 _VALID_PIECES = st.one_of(
     st.sampled_from(
         [
-            "{user}", "{user.name}", "{user.id}", "{channel}", "{guild}", "{args}", "{cookies}",
+            "{user}",
+            "{user.name}",
+            "{user.id}",
+            "{channel}",
+            "{guild}",
+            "{args}",
+            "{cookies}",
             *("{%d}" % i for i in range(10)),
-            "{random: @everyone | @here | x}", "{random: a | b}", "{{", "}}",
-            "@everyone", "@here", "@", "everyone", "here", "@every", "one",
+            "{random: @everyone | @here | x}",
+            "{random: a | b}",
+            "{{",
+            "}}",
+            "@everyone",
+            "@here",
+            "@",
+            "everyone",
+            "here",
+            "@every",
+            "one",
         ]
     ),
     st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=30),

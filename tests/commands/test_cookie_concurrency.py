@@ -4,6 +4,7 @@ These tests commit for real (``transaction=True``) so that the threads see each 
 work; each worker closes its connections when it ends so that none is leaked (on
 PostgreSQL they go back to the pool).
 """
+
 from __future__ import annotations
 
 import threading
@@ -64,7 +65,7 @@ def test_it_counts_racing_first_gives_to_new_members():
         for receiver_id in receivers:
             list(pool.map(give, range(1, WORKERS + 1), [receiver_id] * WORKERS))
 
-    assert {m: cookie_balance(guild_id=GUILD, member_id=m) for m in receivers} == {m: WORKERS for m in receivers}
+    assert {m: cookie_balance(guild_id=GUILD, member_id=m) for m in receivers} == dict.fromkeys(receivers, WORKERS)
     assert CookieLedger.objects.filter(guild_id=GUILD).count() == WORKERS * len(receivers)
 
 

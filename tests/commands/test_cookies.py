@@ -1,4 +1,5 @@
 """Cookies: giving and taking under the guild's rules, admin changes, standings and parsing."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -58,7 +59,12 @@ def test_it_gives_a_cookie(t0):
     assert balance() == 1
     row = CookieLedger.objects.get()
     assert (row.guild_id, row.giver_id, row.receiver_id, row.delta, row.reason, row.message_id) == (
-        GUILD, GIVER, RECEIVER, 1, "give", 777,
+        GUILD,
+        GIVER,
+        RECEIVER,
+        1,
+        "give",
+        777,
     )
     assert row.created_at == t0
 

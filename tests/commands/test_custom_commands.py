@@ -1,4 +1,5 @@
 """Custom commands through their services and selectors, on the real database."""
+
 from __future__ import annotations
 
 import time
@@ -377,9 +378,7 @@ def test_it_changes_the_version_after_alias_remove(django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=True):
         create()
         command_alias_add(guild_id=GUILD, name="hello", alias="hi")
-    _changes_version_after_commit(
-        django_capture_on_commit_callbacks, lambda: command_alias_remove(guild_id=GUILD, alias="hi")
-    )
+    _changes_version_after_commit(django_capture_on_commit_callbacks, lambda: command_alias_remove(guild_id=GUILD, alias="hi"))
 
 
 def test_it_keeps_the_version_when_a_change_is_refused(django_capture_on_commit_callbacks):

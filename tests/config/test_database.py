@@ -1,4 +1,5 @@
 """The database plumbing: SQLite's settings take effect, slow queries are logged, transient errors retried."""
+
 from __future__ import annotations
 
 import logging
@@ -58,7 +59,7 @@ def test_it_lets_two_sqlite_writers_queue_instead_of_failing(tmp_path, unblocked
                 first_holds.set()
                 threading.Event().wait(0.5)
             raw.execute("COMMIT")
-        except BaseException as exc:  # noqa: BLE001 - collected for the assert
+        except BaseException as exc:
             errors.append(exc)
         finally:
             handler.close_all()
@@ -128,7 +129,9 @@ def test_it_retries_after_the_server_drops_the_connection():
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)
-    with psycopg.connect(**{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password")}, autocommit=True) as admin:
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password")}, autocommit=True
+    ) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
     attempts = []
 

@@ -1,4 +1,5 @@
 """Settings come from the environment; bad values stop start-up naming the variable."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,21 @@ PROBE = (
     "print(json.dumps({'engine': d['ENGINE'], 'options': d.get('OPTIONS', {}), 'cache': s.CACHES['default']['BACKEND'], "
     "'key': s.SECRET_KEY, 'q': s.Q_CLUSTER, 'debug': s.DEBUG, 'replica': 'replica' in s.DATABASES}))"
 )
-_CLEARED = ("DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "DB_POOL_MAX", "LOG_FORMAT",
-            "LOG_LEVEL", "Q_TIMEOUT", "Q_RETRY", "SHARD_IDS", "SHARD_COUNT", "DISCORD_API_BASE")
+_CLEARED = (
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "DB_POOL_MAX",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "Q_TIMEOUT",
+    "Q_RETRY",
+    "SHARD_IDS",
+    "SHARD_COUNT",
+    "DISCORD_API_BASE",
+)
 
 
 def _start(tmp_path, **env) -> subprocess.CompletedProcess:

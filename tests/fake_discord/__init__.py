@@ -18,6 +18,7 @@ and ``routes_apps`` (REST endpoints), ``rest`` (dispatcher and catch-all), ``com
 (command registration and slash invocations), ``gateway`` (websocket sessions),
 ``server`` (the facade), ``botthread`` (in-process bot runner).
 """
+
 from .botthread import BotThread, pointed_at
 from .models import (
     ADMINISTRATOR,

@@ -1,11 +1,13 @@
 """Running the real discord.py in-process against a FakeDiscord: endpoint patching and a bot thread."""
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import discord
 import yarl
@@ -38,7 +40,9 @@ class BotThread:
     raised (e.g. ``discord.LoginFailure``), if anything.
     """
 
-    def __init__(self, fake: FakeDiscord, make_bot: Callable[[], discord.Client], *, token: str | None = None, stop_timeout: float = 10) -> None:
+    def __init__(
+        self, fake: FakeDiscord, make_bot: Callable[[], discord.Client], *, token: str | None = None, stop_timeout: float = 10
+    ) -> None:
         self.fake = fake
         self.make_bot = make_bot
         self.token = token if token is not None else fake.token

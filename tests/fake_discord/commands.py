@@ -4,6 +4,7 @@ Invocations are built from the schema the bot registered, so option types and ``
 data are exactly what Discord would send for that schema, and a test that invokes a
 command or option the bot never registered fails loudly instead of passing vacuously.
 """
+
 from __future__ import annotations
 
 import re
@@ -60,7 +61,11 @@ def _check_options(path: str, options: list, *, depth: int) -> object:
             return form_error(f"{here}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         if option.get("required"):
             if seen_optional:
-                return form_error(f"{path}.options", "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options")
+                return form_error(
+                    f"{path}.options",
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
         else:
             seen_optional = True
     return None
@@ -85,7 +90,9 @@ def validate_commands(commands: object) -> object:
         if problem:
             return problem
         if (kind, command["name"]) in seen:
-            return form_error(path, "APPLICATION_COMMANDS_DUPLICATE_NAME", f"Application command names must be unique ({command['name']})")
+            return form_error(
+                path, "APPLICATION_COMMANDS_DUPLICATE_NAME", f"Application command names must be unique ({command['name']})"
+            )
         seen.add((kind, command["name"]))
     return None
 
@@ -158,7 +165,7 @@ def _leaf_value(state: FakeState, g: FakeGuild, user_id: int, option: dict, valu
         resolved.setdefault("users", {})[str(target)] = payloads.user(found_user)
         if target in g.members:
             resolved.setdefault("members", {})[str(target)] = payloads.member(g, target, with_user=False, permissions=True)
-    elif kind == ROLE or kind == MENTIONABLE:
+    elif kind in (ROLE, MENTIONABLE):
         if found_role is None:
             raise ValueError(f"option {name!r}: guild {g.id} has no role {target}")
         resolved.setdefault("roles", {})[str(target)] = payloads.role(found_role)
@@ -169,7 +176,9 @@ def _leaf_value(state: FakeState, g: FakeGuild, user_id: int, option: dict, valu
         allowed_types = option.get("channel_types")
         if allowed_types and found.type not in allowed_types:
             raise ValueError(f"option {name!r}: channel type {found.type} is not one of {allowed_types}")
-        resolved.setdefault("channels", {})[str(target)] = payloads.channel(found, g.id) | {"permissions": str(g.permissions_of(user_id))}
+        resolved.setdefault("channels", {})[str(target)] = payloads.channel(found, g.id) | {
+            "permissions": str(g.permissions_of(user_id))
+        }
     return str(target)
 
 
@@ -215,7 +224,12 @@ def build_slash(state: FakeState, guild_id: int, channel_id: int, user_id: int, 
     schema, scope = state.command_schema(guild_id, name)
     resolved: dict = {}
     with state.lock:
-        data = {"id": schema["id"], "name": name, "type": 1, "options": _options(state, g, user_id, schema, options, resolved, name)}
+        data = {
+            "id": schema["id"],
+            "name": name,
+            "type": 1,
+            "options": _options(state, g, user_id, schema, options, resolved, name),
+        }
         if resolved:
             data["resolved"] = resolved
         if scope is not None:

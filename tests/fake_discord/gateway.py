@@ -5,6 +5,7 @@ number and goes into the session's history first, then is written to the socket 
 is attached. That one rule gives resume (replay what the client hasn't seen), op 7
 reconnect (detach, keep appending) and correct ordering under concurrent dispatches.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -125,7 +126,9 @@ class Gateway:
         conn = Connection(ws)
         self.connections.add(conn)
         try:
-            await conn.send({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS, "_trace": ["fake-gateway"]}})
+            await conn.send(
+                {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS, "_trace": ["fake-gateway"]}}
+            )
             async for msg in ws:
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     break
@@ -179,13 +182,17 @@ class Gateway:
         with state.lock:
             state.identify_count += 1
         self.identified.set()
-        session = Session(shard=tuple(shard) if shard else None, intents=intents, large_threshold=int(data.get("large_threshold", 50)))
+        session = Session(
+            shard=tuple(shard) if shard else None, intents=intents, large_threshold=int(data.get("large_threshold", 50))
+        )
         self.sessions[session.id] = session
         session.conn, conn.session = conn, session
         guilds = [g for g in state.guilds.values() if session.covers(g.id)]
         session.append("READY", self._ready_payload(session, guilds))
         for g in guilds:
-            session.append("GUILD_CREATE", payloads.guild_create(g, bot_id=state.bot_user.id, large_threshold=session.large_threshold))
+            session.append(
+                "GUILD_CREATE", payloads.guild_create(g, bot_id=state.bot_user.id, large_threshold=session.large_threshold)
+            )
         session.ready = True
         self._take_pending(session)
         await session.flush()
@@ -282,7 +289,13 @@ class Gateway:
             bot_id = str(self.state.bot_user.id)
             author = (data.get("author") or {}).get("id")
             mentioned = any(m.get("id") == bot_id for m in data.get("mentions", ()))
-            if guild_id is not None and not session.intents & MESSAGE_CONTENT and author != bot_id and not mentioned and "content" in data:
+            if (
+                guild_id is not None
+                and not session.intents & MESSAGE_CONTENT
+                and author != bot_id
+                and not mentioned
+                and "content" in data
+            ):
                 # Like Discord: no message-content intent, no content (unless the bot is mentioned).
                 data = data | {"content": "", "embeds": [], "attachments": [], "components": []}
         elif event in MEMBER_EVENTS and not session.intents & GUILD_MEMBERS:
@@ -343,5 +356,5 @@ class Gateway:
         for conn in list(self.connections):
             try:
                 await asyncio.wait_for(conn.close(code, "Fake Discord is shutting down."), timeout=2)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 logger.debug("closing a gateway socket timed out")

@@ -3,6 +3,7 @@
 Tests build these before starting :class:`~tests.fake_discord.server.FakeDiscord`; the fake
 then owns and mutates them (role changes, members joining or leaving).
 """
+
 from __future__ import annotations
 
 import threading
@@ -185,7 +186,9 @@ class FakeGuild:
             FakeRole(id=guild_id, name="@everyone", permissions=EVERYONE_PERMISSIONS, position=0),
             FakeRole(id=next_snowflake(), name="Member", position=1),
             FakeRole(id=next_snowflake(), name="VIP", position=2),
-            FakeRole(id=next_snowflake(), name=bot_user.name, permissions=BOT_PERMISSIONS, position=3, managed=True, bot_id=bot_user.id),
+            FakeRole(
+                id=next_snowflake(), name=bot_user.name, permissions=BOT_PERMISSIONS, position=3, managed=True, bot_id=bot_user.id
+            ),
             FakeRole(id=next_snowflake(), name="Moderator", position=4),
             FakeRole(id=next_snowflake(), name="Admin", permissions=ADMINISTRATOR, position=5),
         ]
@@ -202,7 +205,9 @@ class FakeGuild:
             member_roles[user.id] = [admin_role.id] if user.id in admin_ids else []
         if owner_id is None:
             owner_id = admin_ids[0] if admin_ids else next_snowflake()
-        return cls(id=guild_id, name=name, owner_id=owner_id, roles=base_roles, channels=channels, members=member_roles, users=users)
+        return cls(
+            id=guild_id, name=name, owner_id=owner_id, roles=base_roles, channels=channels, members=member_roles, users=users
+        )
 
     @property
     def bot_role(self) -> FakeRole:
@@ -235,5 +240,3 @@ class FakeGuild:
 def shard_of(guild_id: int, shard_count: int) -> int:
     """The shard a guild belongs to (Discord's formula)."""
     return (guild_id >> 22) % shard_count
-
-

@@ -2,6 +2,7 @@
 
 Everything returns plain dicts with string snowflakes, as Discord sends them.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -17,7 +18,7 @@ LOADING = 1 << 7
 
 def now_iso() -> str:
     """The current time in Discord's ISO-8601 form."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+    return datetime.datetime.now(datetime.UTC).isoformat()
 
 
 def user(u: FakeUser) -> dict:

@@ -3,6 +3,7 @@
 Responses are built from bytes with ``Content-Type: application/json`` exactly: aiohttp's
 ``json_response`` appends ``; charset=utf-8`` and discord.py then reads the body as text.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import json
 import re
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -106,7 +107,9 @@ def rate_limit_headers(bucket: str) -> dict:
 
 def json_response(data: object, status: int = 200, headers: dict | None = None) -> web.Response:
     """A JSON response with Discord's exact content type."""
-    return web.Response(status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json", **(headers or {})})
+    return web.Response(
+        status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def no_content() -> web.Response:
@@ -174,7 +177,12 @@ def attachments_from(files: list) -> list[dict]:
 
 def _embed_chars(embed: dict) -> int:
     """The characters Discord counts towards an embed's 6000 limit."""
-    text = [embed.get("title"), embed.get("description"), (embed.get("footer") or {}).get("text"), (embed.get("author") or {}).get("name")]
+    text = [
+        embed.get("title"),
+        embed.get("description"),
+        (embed.get("footer") or {}).get("text"),
+        (embed.get("author") or {}).get("name"),
+    ]
     text += [part for f in embed.get("fields") or () for part in (f.get("name"), f.get("value"))]
     return sum(len(t) for t in text if t)
 

@@ -5,6 +5,7 @@ JSON error and recorded in ``unhandled``, so a test can assert the bot called no
 the fake doesn't model. A crashing handler answers 400 (never 5xx: discord.py retries
 those with multi-second sleeps) and is recorded in ``unhandled`` too.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         else:
             response = json_response(rule.body, rule.status)
     elif found is None:
-        state.record("unhandled", {"method": method, "path": shown_path, "query": dict(request.query), "body": body if body is not Ellipsis else None})
+        state.record(
+            "unhandled",
+            {"method": method, "path": shown_path, "query": dict(request.query), "body": body if body is not Ellipsis else None},
+        )
         response = json_response({"message": "404: Not Found", "code": 0}, 404)
     elif body is Ellipsis:
         response = error(400, 50109, "The request body contains invalid JSON.")
@@ -81,7 +85,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             response = reply.response
         except Exception as exc:  # a bug in the fake (or a body it can't read): make it loud, not a retry storm
             logger.exception("fake Discord handler for %s %s crashed", method, path)
-            state.record("unhandled", {"method": method, "path": path, "crash": "".join(traceback.format_exception_only(exc)).strip()})
+            state.record(
+                "unhandled", {"method": method, "path": path, "crash": "".join(traceback.format_exception_only(exc)).strip()}
+            )
             response = error(400, 0, f"fake Discord handler crashed: {exc!r}")
     if response.status != 429:
         response.headers.update(rate_limit_headers(bucket))

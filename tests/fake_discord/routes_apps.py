@@ -1,4 +1,5 @@
 """REST routes for application commands, interaction callbacks and interaction webhooks (follow-ups)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -85,7 +86,12 @@ async def interaction_callback(ctx: Ctx) -> web.Response:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     kind, data = body.get("type"), body.get("data") or {}
     if kind not in CALLBACK_TYPES:
-        return error(400, 50035, "Invalid Form Body", {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": f"Value must be one of {sorted(CALLBACK_TYPES)}."}]}})
+        return error(
+            400,
+            50035,
+            "Invalid Form Body",
+            {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": f"Value must be one of {sorted(CALLBACK_TYPES)}."}]}},
+        )
     if kind == 4:
         invalid = check_message_body(data, ctx.files)
         if invalid is not None:
@@ -95,7 +101,13 @@ async def interaction_callback(ctx: Ctx) -> web.Response:
             return error(400, 40060, "Interaction has already been acknowledged.")
         state.acknowledged[int(interaction["id"])] = kind
         state.interaction_responses.append(
-            {"interaction_id": int(interaction["id"]), "token": interaction["token"], "type": kind, "data": data, "files": [f["filename"] for f in ctx.files]}
+            {
+                "interaction_id": int(interaction["id"]),
+                "token": interaction["token"],
+                "type": kind,
+                "data": data,
+                "files": [f["filename"] for f in ctx.files],
+            }
         )
     message = None
     flags = int(data.get("flags") or 0)
@@ -104,7 +116,9 @@ async def interaction_callback(ctx: Ctx) -> web.Response:
         with state.lock:
             state.originals[interaction["token"]] = message
         if kind == 4 and not flags & EPHEMERAL:
-            await ctx.gateway.dispatch(int(interaction["guild_id"]) if interaction.get("guild_id") else None, "MESSAGE_CREATE", message)
+            await ctx.gateway.dispatch(
+                int(interaction["guild_id"]) if interaction.get("guild_id") else None, "MESSAGE_CREATE", message
+            )
     if ctx.query.get("with_response") not in ("1", "true", "True"):
         return no_content()
     # discord.py 2.5+ always asks for the callback response object (InteractionCallbackResponse).
@@ -201,4 +215,3 @@ async def delete_webhook_message(ctx: Ctx) -> web.Response:
             ctx.state.originals.pop(interaction["token"], None)
         ctx.state.followups.append(_followup_record(ctx, interaction, ctx.params["message_id"], {}))
     return no_content()
-

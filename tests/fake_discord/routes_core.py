@@ -1,4 +1,5 @@
 """REST routes for the bot's identity, gateway discovery, guilds, members, roles, channels and messages."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -32,7 +33,9 @@ def store_message(ctx: Ctx, message: dict) -> dict:
     return message
 
 
-def build_message(ctx: Ctx, channel_id: int, g: FakeGuild | None, body: dict, author: FakeUser, extra: dict | None = None) -> dict:
+def build_message(
+    ctx: Ctx, channel_id: int, g: FakeGuild | None, body: dict, author: FakeUser, extra: dict | None = None
+) -> dict:
     """A stored message object from a create body (content, embeds, files, reference, nonce)."""
     extra = dict(extra or {})
     if body.get("nonce") is not None:
@@ -86,7 +89,13 @@ def record_of(message: dict, body: dict, files: list) -> dict:
 # --- identity and gateway discovery -----------------------------------------------------------
 @route("GET", r"/users/@me")
 async def get_me(ctx: Ctx) -> web.Response:
-    me = payloads.user(ctx.state.bot_user) | {"verified": True, "mfa_enabled": False, "flags": 0, "email": None, "locale": "en-US"}
+    me = payloads.user(ctx.state.bot_user) | {
+        "verified": True,
+        "mfa_enabled": False,
+        "flags": 0,
+        "email": None,
+        "locale": "en-US",
+    }
     return json_response(me)
 
 
@@ -159,7 +168,9 @@ async def _role_change(ctx: Ctx) -> web.Response:
         return error(404, 10011, "Unknown Role")
     bot_id = state.bot_user.id
     # Discord's rule: Manage Roles, and only roles below the bot's highest role.
-    if bot_lacks(ctx, g, MANAGE_ROLES) or (state.enforce_permissions and g.owner_id != bot_id and (role.position >= g.top_position(bot_id) or role.managed)):
+    if bot_lacks(ctx, g, MANAGE_ROLES) or (
+        state.enforce_permissions and g.owner_id != bot_id and (role.position >= g.top_position(bot_id) or role.managed)
+    ):
         return error(403, 50013, "Missing Permissions")
     with state.lock:
         roles = g.members[user_id]
@@ -266,7 +277,9 @@ async def delete_message(ctx: Ctx) -> web.Response:
         return error(403, 50013, "Missing Permissions")
     with ctx.state.lock:
         ctx.state.message_store.pop(ctx.params["message_id"], None)
-        ctx.state.deletions.append({"channel_id": ctx.params["channel_id"], "message_id": ctx.params["message_id"], "reason": ctx.reason})
+        ctx.state.deletions.append(
+            {"channel_id": ctx.params["channel_id"], "message_id": ctx.params["message_id"], "reason": ctx.reason}
+        )
     event = {"id": message["id"], "channel_id": message["channel_id"]} | ({"guild_id": str(g.id)} if g else {})
     await ctx.gateway.dispatch(g.id if g else None, "MESSAGE_DELETE", event)
     return no_content()

@@ -3,6 +3,7 @@
 All public methods are synchronous and thread-safe: they hand work to the fake's loop and
 wait for it, so a test can drive the fake while the bot runs in another thread or process.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,8 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -233,7 +235,9 @@ class FakeDiscord:
             if author_id not in g.members or g.channel_by_id(channel_id) is None:
                 raise ValueError(f"user {author_id} / channel {channel_id} not in guild {guild_id}")
             with self.state.lock:
-                message = payloads.message(channel_id=channel_id, guild=g, author=g.users[author_id], content=content, extra=extra)
+                message = payloads.message(
+                    channel_id=channel_id, guild=g, author=g.users[author_id], content=content, extra=extra
+                )
                 self.state.message_store[int(message["id"])] = message
             await self.gateway.dispatch(guild_id, "MESSAGE_CREATE", message)
             return message
@@ -279,7 +283,16 @@ class FakeDiscord:
         """Send op 9 INVALID_SESSION (not resumable): the client must identify again."""
         self._call(self.gateway.invalidate_sessions())
 
-    def rate_limit_next(self, method: str, path_regex: str, retry_after: float = 0.3, global_: bool = False, *, scope: str | None = None, times: int = 1) -> None:
+    def rate_limit_next(
+        self,
+        method: str,
+        path_regex: str,
+        retry_after: float = 0.3,
+        global_: bool = False,
+        *,
+        scope: str | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` matching requests with a real-looking 429 (they do not happen)."""
         scope = scope or ("global" if global_ else "user")
         body = {"retry_after": retry_after, "global": global_}

@@ -4,6 +4,7 @@ Handlers run on the fake's event-loop thread; tests read from their own thread. 
 mutation of a recorded list happens under ``lock`` and readers get copies, so a test never
 sees a half-updated list.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,9 @@ class FakeState:
         self.rules: list[Rule] = []
         for g in guilds:
             if bot_user.id not in g.members:
-                raise ValueError(f"the bot ({bot_user.id}) must be a member of guild {g.id}: Discord only sends guilds the bot is in")
+                raise ValueError(
+                    f"the bot ({bot_user.id}) must be a member of guild {g.id}: Discord only sends guilds the bot is in"
+                )
 
     # --- recordings -------------------------------------------------------------------
     def record(self, name: str, item: dict) -> None:
@@ -162,7 +165,7 @@ class FakeState:
     def command_schema(self, guild_id: int | None, name: str) -> tuple[dict, int | None]:
         """The registered command called ``name`` (guild commands first) and its guild id."""
         with self.lock:
-            for scope in ((guild_id, None) if guild_id else (None,)):
+            for scope in (guild_id, None) if guild_id else (None,):
                 for command in self.registered_commands.get(scope, ()):
                     if command["name"] == name and command.get("type", 1) == 1:
                         return command, scope

@@ -1,4 +1,5 @@
 """Every model's admin pages open for staff and are closed to everyone else."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,10 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commands.models import CookieBalance, CustomCommand
-from commands.services import command_alias_add, command_create, cookie_give
+from commands.services import command_alias_add, command_create, cookie_give, guild_settings_update
 from timers.models import RoleReport
 from timers.services import allowed_role_add, timer_set, timer_settings_update
-from commands.services import guild_settings_update
 
 GUILD = 555
 
@@ -73,14 +73,34 @@ def test_it_refuses_a_logged_in_member_who_is_not_staff(client, filled):
 
 def test_it_saves_a_command_through_the_rules(staff_client):
     url = reverse("admin:commands_customcommand_add")
-    bad = staff_client.post(url, {"guild_id": GUILD, "name": "evil", "template": "{0.__class__}", "cooldown_seconds": 0,
-                                  "cooldown_scope": "member", "enabled": "on", "aliases-TOTAL_FORMS": 0,
-                                  "aliases-INITIAL_FORMS": 0})
+    bad = staff_client.post(
+        url,
+        {
+            "guild_id": GUILD,
+            "name": "evil",
+            "template": "{0.__class__}",
+            "cooldown_seconds": 0,
+            "cooldown_scope": "member",
+            "enabled": "on",
+            "aliases-TOTAL_FORMS": 0,
+            "aliases-INITIAL_FORMS": 0,
+        },
+    )
     assert bad.status_code == 200 and "not a placeholder" in bad.content.decode()
     assert not CustomCommand.objects.filter(name="evil").exists()
-    good = staff_client.post(url, {"guild_id": GUILD, "name": "Wave", "template": "waves at {0}", "cooldown_seconds": 5,
-                                   "cooldown_scope": "channel", "enabled": "on", "aliases-TOTAL_FORMS": 0,
-                                   "aliases-INITIAL_FORMS": 0})
+    good = staff_client.post(
+        url,
+        {
+            "guild_id": GUILD,
+            "name": "Wave",
+            "template": "waves at {0}",
+            "cooldown_seconds": 5,
+            "cooldown_scope": "channel",
+            "enabled": "on",
+            "aliases-TOTAL_FORMS": 0,
+            "aliases-INITIAL_FORMS": 0,
+        },
+    )
     assert good.status_code == 302, good.content.decode()[:2000]
     saved = CustomCommand.objects.get(guild_id=GUILD, name="wave")
     assert (saved.cooldown_seconds, saved.cooldown_scope) == (5, "channel")

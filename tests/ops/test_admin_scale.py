@@ -1,4 +1,5 @@
 """The admin of the big tables costs O(page): no full COUNT(*), indexed search only, timer actions via services."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Backup pages: staff list and create; only superusers download, delete and restore."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,7 @@ def backup(settings, tmp_path):
 
 
 def _login(client, *, superuser: bool):
-    user = User.objects.create_user("su" if superuser else "staff", password="pw-123-long", is_staff=True,
-                                    is_superuser=superuser)
+    user = User.objects.create_user("su" if superuser else "staff", password="pw-123-long", is_staff=True, is_superuser=superuser)
     client.force_login(user)
     return client
 
@@ -114,8 +114,7 @@ def test_it_restores_nothing_when_the_typed_name_is_wrong(superuser, backup):
 
 
 def test_it_restores_after_the_typed_confirmation(superuser, backup):
-    response = superuser.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name},
-                              follow=True)
+    response = superuser.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name}, follow=True)
     page = response.content.decode()
     assert response.status_code == 200 and f"Restored {backup.name}" in page
     assert _names() == {"alpha"}
@@ -124,8 +123,7 @@ def test_it_restores_after_the_typed_confirmation(superuser, backup):
 
 def test_it_shows_a_refused_restore_as_an_error(superuser, backup):
     backup.path.write_bytes(backup.path.read_bytes()[:100])
-    response = superuser.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name},
-                              follow=True)
+    response = superuser.post(reverse("backups:restore", args=[backup.name]), {"confirmation": backup.name}, follow=True)
     assert "is incomplete" in response.content.decode() and _names() == {"beta"}
 
 

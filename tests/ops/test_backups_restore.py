@@ -1,4 +1,5 @@
 """Backups: create → change → restore brings the data back; bad files are refused and change nothing."""
+
 from __future__ import annotations
 
 import gzip
@@ -163,8 +164,10 @@ def test_it_refuses_a_backup_whose_schema_is_newer_than_the_code(backup_dir):
     _command("beta")
     _command("gamma")
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('commands', '9999_from_the_future', %s)",
-                       ["2030-01-01 00:00:00+00:00"])
+        cursor.execute(
+            "INSERT INTO django_migrations (app, name, applied) VALUES ('commands', '9999_from_the_future', %s)",
+            ["2030-01-01 00:00:00+00:00"],
+        )
     try:
         future = backup_create(kind="manual")
     finally:
@@ -223,8 +226,9 @@ def test_it_refuses_a_whole_gzip_around_a_broken_dump(saved):
 
 def test_it_drops_tables_a_later_migration_added_so_that_migrate_can_run_again(saved):
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE later_table (id integer PRIMARY KEY, "
-                       "command_id bigint REFERENCES commands_customcommand (id))")
+        cursor.execute(
+            "CREATE TABLE later_table (id integer PRIMARY KEY, command_id bigint REFERENCES commands_customcommand (id))"
+        )
         cursor.execute("INSERT INTO later_table VALUES (1, (SELECT MIN(id) FROM commands_customcommand))")
     try:
         backup_restore(name=saved.name)

@@ -1,4 +1,5 @@
 """Backups: retention by count and by age, the restore drill, the schedule and the commands around migrate."""
+
 from __future__ import annotations
 
 import gzip
@@ -34,11 +35,21 @@ def _file(folder, name: str, *, age: timedelta, kind: str = "manual") -> str:
     """A backup file with a sidecar dated ``age`` ago (retention reads only the facts)."""
     data = gzip.compress(name.encode())
     (folder / name).write_bytes(data)
-    (folder / f"{name}.metadata").write_text(json.dumps({
-        "engine": "django.db.backends.sqlite3", "vendor": "sqlite", "kind": kind, "created_by": "test",
-        "created_at": (timezone.now() - age).isoformat(), "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data), "migrations": {}, "tables": {},
-    }))
+    (folder / f"{name}.metadata").write_text(
+        json.dumps(
+            {
+                "engine": "django.db.backends.sqlite3",
+                "vendor": "sqlite",
+                "kind": kind,
+                "created_by": "test",
+                "created_at": (timezone.now() - age).isoformat(),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "migrations": {},
+                "tables": {},
+            }
+        )
+    )
     return name
 
 
@@ -47,8 +58,9 @@ def _left() -> list[str]:
 
 
 def test_it_keeps_only_the_newest_by_count(backup_dir):
-    names = [_file(backup_dir, f"guildhall-2026-01-0{i}-000000-scheduled.sqlite3.gz", age=timedelta(hours=i))
-             for i in range(1, 6)]
+    names = [
+        _file(backup_dir, f"guildhall-2026-01-0{i}-000000-scheduled.sqlite3.gz", age=timedelta(hours=i)) for i in range(1, 6)
+    ]
     deleted = backups_apply_retention(keep_count=3, keep_days=30)
     assert sorted(deleted) == sorted(names[3:])
     assert _left() == names[:3]
@@ -79,10 +91,10 @@ def test_it_sweeps_up_what_a_killed_backup_left_behind(backup_dir):
 
 def test_it_keeps_young_pre_restore_snapshots_and_files_it_did_not_make(backup_dir):
     newest = _file(backup_dir, "guildhall-2026-01-09-000000-manual.sqlite3.gz", age=timedelta(minutes=1))
-    snapshot = _file(backup_dir, "guildhall-2026-01-08-000000-pre-restore.sqlite3.gz", age=timedelta(hours=2),
-                     kind="pre-restore")
-    old_snapshot = _file(backup_dir, "guildhall-2026-01-01-000000-pre-restore.sqlite3.gz", age=timedelta(days=2),
-                         kind="pre-restore")
+    snapshot = _file(backup_dir, "guildhall-2026-01-08-000000-pre-restore.sqlite3.gz", age=timedelta(hours=2), kind="pre-restore")
+    old_snapshot = _file(
+        backup_dir, "guildhall-2026-01-01-000000-pre-restore.sqlite3.gz", age=timedelta(days=2), kind="pre-restore"
+    )
     theirs = _file(backup_dir, "default-host-2026-01-01-000000.sqlite3.gz", age=timedelta(days=90))
     assert backups_apply_retention(keep_count=1, keep_days=1) == [old_snapshot]
     assert _left() == [newest, snapshot, theirs]

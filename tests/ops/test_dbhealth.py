@@ -1,4 +1,5 @@
 """Database health: the checks run on this engine, the page renders, snapshots feed the plots."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,10 +22,23 @@ from ops.schedules import SCHEDULES
 URL = "/admin/ops/database/"
 NAMES = {
     "postgresql": {
-        "Database size", "Table and index sizes", "Index usage", "Unused indexes", "Duplicate indexes",
-        "Invalid indexes", "Sequential scans", "Table cache hit rate", "Index cache hit rate", "Connections",
-        "Long-running queries", "Blocked queries", "Vacuum and analyze", "Sequence danger",
-        "Transaction ID danger", "Replication lag", "Slow queries",
+        "Database size",
+        "Table and index sizes",
+        "Index usage",
+        "Unused indexes",
+        "Duplicate indexes",
+        "Invalid indexes",
+        "Sequential scans",
+        "Table cache hit rate",
+        "Index cache hit rate",
+        "Connections",
+        "Long-running queries",
+        "Blocked queries",
+        "Vacuum and analyze",
+        "Sequence danger",
+        "Transaction ID danger",
+        "Replication lag",
+        "Slow queries",
     },
     "sqlite": {"File size", "Pages", "Free pages", "WAL size", "Integrity (quick_check)", "Journal mode", "Table rows"},
 }
@@ -57,7 +71,7 @@ def test_it_reads_the_engine_basics():
     if connection.vendor == "sqlite":
         assert (checks["Integrity (quick_check)"].status, checks["Integrity (quick_check)"].value) == (PASS, "ok")
         assert (checks["Journal mode"].status, checks["Journal mode"].value) == (PASS, "wal")
-        rows = dict((table, count) for table, count, _size in checks["Table rows"].rows)
+        rows = {table: count for table, count, _size in checks["Table rows"].rows}
         assert rows["ops_sweeprun"] == 1 and "commands_cookieledger" in rows
         assert checks["Pages"].rows[0][0] > 0
     else:
@@ -129,7 +143,9 @@ def test_it_plots_growth_from_snapshots(staff_client):
     now = timezone.now()
     for days, size in ((3, 1_000_000), (2, 2_000_000), (1, 3_500_000)):
         HealthSnapshot.objects.create(
-            taken_at=now - timedelta(days=days), vendor=connection.vendor, database_bytes=size,
+            taken_at=now - timedelta(days=days),
+            vendor=connection.vendor,
+            database_bytes=size,
             tables={"timers_timedrole": {"rows": days * 10, "bytes": size // 2}, "<odd>": {"rows": 1, "bytes": 10}},
         )
     charts = growth_charts(list(HealthSnapshot.objects.order_by("taken_at")))

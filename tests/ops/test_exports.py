@@ -1,4 +1,5 @@
 """Exports stream CSV or JSON Lines to staff, chunk by chunk, with formula cells neutralized."""
+
 from __future__ import annotations
 
 import csv
@@ -125,8 +126,11 @@ def test_it_refuses_staff_without_the_view_permission(client, filled):
 
 
 def test_it_links_the_exports_from_the_list_pages(staff):
-    for model, dataset in (("customcommand", "commands"), ("cookiebalance", "cookie-balances"),
-                           ("cookieledger", "cookie-ledger")):
+    for model, dataset in (
+        ("customcommand", "commands"),
+        ("cookiebalance", "cookie-balances"),
+        ("cookieledger", "cookie-ledger"),
+    ):
         page = staff.get(reverse(f"admin:commands_{model}_changelist")).content.decode()
         assert _url(dataset, "csv") in page and _url(dataset, "jsonl") in page
     page = staff.get(reverse("admin:timers_timedrole_changelist")).content.decode()

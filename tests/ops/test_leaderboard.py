@@ -1,4 +1,5 @@
 """Cookie leaderboards: a staff page per guild, and a public page only where a guild turned it on."""
+
 from __future__ import annotations
 
 import pytest
@@ -101,8 +102,13 @@ def test_it_switches_the_public_page_in_the_guild_settings_admin(staff):
     form = staff.get(url).content.decode()
     assert 'name="public_leaderboard"' in form
     data = {
-        "guild_id": GUILD, "prefix": "!!", "cookie_pair_cooldown_seconds": 60, "cookie_daily_cap": 50,
-        "cookie_message_cap": 5, "cookie_allow_negative": "on", "public_leaderboard": "on",
+        "guild_id": GUILD,
+        "prefix": "!!",
+        "cookie_pair_cooldown_seconds": 60,
+        "cookie_daily_cap": 50,
+        "cookie_message_cap": 5,
+        "cookie_allow_negative": "on",
+        "public_leaderboard": "on",
     }
     assert staff.post(url, data).status_code == 302
     assert staff.get(_public()).status_code == 200

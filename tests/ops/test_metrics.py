@@ -1,4 +1,5 @@
 """/metrics: django-prometheus's metrics plus Guildhall's gauges, read cheaply at scrape time."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -23,15 +24,24 @@ from timers.models import TimedRole, TimerState
 def filled(db, settings, tmp_path):
     now = timezone.now()
     active = TimerState.ACTIVE
-    TimedRole.objects.bulk_create([
-        *(TimedRole(guild_id=1, member_id=i, role_id=7, state=active, expires_at=now + timedelta(hours=i + 1))
-          for i in range(3)),
-        TimedRole(guild_id=1, member_id=10, role_id=7, state=active, expires_at=now - timedelta(minutes=1)),
-        TimedRole(guild_id=1, member_id=11, role_id=7, state=TimerState.EXPIRED, expires_at=now - timedelta(days=1)),
-        TimedRole(guild_id=1, member_id=12, role_id=7, state=TimerState.PAUSED, paused_remaining=timedelta(hours=1)),
-    ])
-    SweepRun.objects.create(worker="w", started_at=now - timedelta(minutes=2), finished_at=now - timedelta(minutes=1),
-                            latency_p50_ms=120.0, latency_max_ms=480.0)
+    TimedRole.objects.bulk_create(
+        [
+            *(
+                TimedRole(guild_id=1, member_id=i, role_id=7, state=active, expires_at=now + timedelta(hours=i + 1))
+                for i in range(3)
+            ),
+            TimedRole(guild_id=1, member_id=10, role_id=7, state=active, expires_at=now - timedelta(minutes=1)),
+            TimedRole(guild_id=1, member_id=11, role_id=7, state=TimerState.EXPIRED, expires_at=now - timedelta(days=1)),
+            TimedRole(guild_id=1, member_id=12, role_id=7, state=TimerState.PAUSED, paused_remaining=timedelta(hours=1)),
+        ]
+    )
+    SweepRun.objects.create(
+        worker="w",
+        started_at=now - timedelta(minutes=2),
+        finished_at=now - timedelta(minutes=1),
+        latency_p50_ms=120.0,
+        latency_max_ms=480.0,
+    )
     for giver in range(5):
         CookieLedger.objects.create(guild_id=1, giver_id=giver, receiver_id=99, delta=1, reason="give", created_at=now)
     settings.BACKUP_DIR = tmp_path
@@ -112,10 +122,16 @@ def test_it_reads_cheaply(filled):
 def test_it_counts_timers_from_the_partial_index():
     now = timezone.now()
     TimedRole.objects.bulk_create(
-        [TimedRole(guild_id=1, member_id=i, role_id=7, state=TimerState.EXPIRED, expires_at=now - timedelta(days=1))
-         for i in range(5000)]
-        + [TimedRole(guild_id=1, member_id=5000 + i, role_id=7, state=TimerState.ACTIVE,
-                     expires_at=now + timedelta(minutes=i - 5)) for i in range(50)],
+        [
+            TimedRole(guild_id=1, member_id=i, role_id=7, state=TimerState.EXPIRED, expires_at=now - timedelta(days=1))
+            for i in range(5000)
+        ]
+        + [
+            TimedRole(
+                guild_id=1, member_id=5000 + i, role_id=7, state=TimerState.ACTIVE, expires_at=now + timedelta(minutes=i - 5)
+            )
+            for i in range(50)
+        ],
         batch_size=2000,
     )
     with connection.cursor() as cursor:

@@ -1,4 +1,5 @@
 """/health/ready: health+json, pass/warn/fail from real conditions, 503 on fail, no login."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -34,7 +35,11 @@ def test_it_passes_when_everything_is_up(client, healthy):
     assert response.status_code == 200
     assert body["status"] == "pass"
     assert set(body["checks"]) == {
-        "database:responseTime", "cache:responseTime", "q2:clusters", "migrations:pending", "disk:free",
+        "database:responseTime",
+        "cache:responseTime",
+        "q2:clusters",
+        "migrations:pending",
+        "disk:free",
     }
     for name, (entry,) in body["checks"].items():
         assert entry["status"] == "pass", (name, entry)

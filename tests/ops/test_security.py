@@ -1,4 +1,5 @@
 """Anonymous users get the login page or 401/403 everywhere but /health*; production settings pass check --deploy."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,7 @@ LOGIN = "/admin/login/"
 # no session changes nothing), django-ninja's root (a 404 for everyone), and the public
 # leaderboard (404 until a guild turns it on, which the leaderboard tests cover).
 OPEN = tuple(
-    re.compile(rule)
-    for rule in (r"^/health(/|$)", r"^/admin/login/$", r"^/admin/logout/$", r"^/api/$", r"^/leaderboard/")
+    re.compile(rule) for rule in (r"^/health(/|$)", r"^/admin/login/$", r"^/admin/logout/$", r"^/api/$", r"^/leaderboard/")
 )
 # Served without login today although the issue asks for a login everywhere but /health*:
 # their owners' call (ops/status/endpoint_urls.py, config/api.py). Strict xfail, so that the
@@ -152,7 +152,11 @@ def test_it_passes_check_deploy_with_production_settings(tmp_path):
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

@@ -1,4 +1,5 @@
 """The Status page: migrations, q2 clusters and schedules, bot shards and sweeps, plainly."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -32,7 +33,12 @@ def cluster_report(cluster_id: str = "guildhall-test-cluster") -> None:
 
 def heartbeat(shard_id: int = 0, *, age: float = 5, hostname: str = "bot-host") -> ShardHeartbeat:
     return ShardHeartbeat.objects.create(
-        shard_id=shard_id, shard_count=2, latency_ms=42.5, guild_count=17, hostname=hostname, pid=999,
+        shard_id=shard_id,
+        shard_count=2,
+        latency_ms=42.5,
+        guild_count=17,
+        hostname=hostname,
+        pid=999,
         last_seen=timezone.now() - timedelta(seconds=age),
     )
 
@@ -72,14 +78,31 @@ def test_it_shows_what_is_running(staff_client, settings):
     now = timezone.now()
     for minutes, p50 in ((3, 120.0), (2, 340.0), (1, 90.0)):
         start = now - timedelta(minutes=minutes)
-        SweepRun.objects.create(worker="w1", started_at=start, finished_at=start + timedelta(seconds=55),
-                                expired=2, latency_p50_ms=p50, latency_max_ms=p50 * 2)
-    schedule = Schedule.objects.create(name="guildhall.timers.sweep", func="bots.tasks.sweep_timers",
-                                       schedule_type=Schedule.MINUTES, minutes=1, next_run=now + timedelta(minutes=1))
+        SweepRun.objects.create(
+            worker="w1",
+            started_at=start,
+            finished_at=start + timedelta(seconds=55),
+            expired=2,
+            latency_p50_ms=p50,
+            latency_max_ms=p50 * 2,
+        )
+    schedule = Schedule.objects.create(
+        name="guildhall.timers.sweep",
+        func="bots.tasks.sweep_timers",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        next_run=now + timedelta(minutes=1),
+    )
     for index, ok in enumerate((True, False, False)):
-        Task.objects.create(id=f"task{index}", name=f"t{index}", func=schedule.func, group=schedule.name,
-                            started=now - timedelta(minutes=5 - index), stopped=now - timedelta(minutes=4 - index),
-                            success=ok)
+        Task.objects.create(
+            id=f"task{index}",
+            name=f"t{index}",
+            func=schedule.func,
+            group=schedule.name,
+            started=now - timedelta(minutes=5 - index),
+            stopped=now - timedelta(minutes=4 - index),
+            success=ok,
+        )
     schedule.task = "task2"
     schedule.save()
     OrmQ.objects.create(key=Conf.CLUSTER_NAME, payload="waiting", lock=now - timedelta(seconds=1))

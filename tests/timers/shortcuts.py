@@ -3,16 +3,18 @@
 Time is fixed through the services' ``now=`` parameters; NOW lies in the past so that
 ``TimerChange.due_now`` (which compares with the real clock) reads naturally.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from tests.conftest import GUILD
 from timers.models import TimedRole, TimerEvent
 from timers.selectors import timers_live
 from timers.services import timer_add, timer_clear, timer_pause, timer_remove, timer_resume, timer_set
 
-NOW = datetime(2025, 1, 6, 12, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 MEMBER = 200000000000000001
 OTHER_MEMBER = 200000000000000002
 THIRD_MEMBER = 200000000000000003
@@ -20,6 +22,7 @@ ROLE = 300000000000000001
 OTHER_ROLE = 300000000000000002
 ACTOR = 400000000000000001
 CHANNEL = 500000000000000001
+
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
@@ -30,15 +33,11 @@ def hours(n: float) -> timedelta:
 
 
 def set_timer(duration, *, member=MEMBER, role=ROLE, guild=GUILD, now=NOW, **kwargs):
-    return timer_set(
-        guild_id=guild, member_id=member, role_id=role, duration=duration, actor_id=ACTOR, now=now, **kwargs
-    )
+    return timer_set(guild_id=guild, member_id=member, role_id=role, duration=duration, actor_id=ACTOR, now=now, **kwargs)
 
 
 def add_time(duration, *, member=MEMBER, role=ROLE, guild=GUILD, now=NOW, **kwargs):
-    return timer_add(
-        guild_id=guild, member_id=member, role_id=role, duration=duration, actor_id=ACTOR, now=now, **kwargs
-    )
+    return timer_add(guild_id=guild, member_id=member, role_id=role, duration=duration, actor_id=ACTOR, now=now, **kwargs)
 
 
 def remove_time(duration, *, member=MEMBER, role=ROLE, guild=GUILD, now=NOW):

@@ -1,4 +1,5 @@
 """parse_duration and format_duration: what members type, and what they read back."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """The sweep that resumes paused timers whose pause deadline has passed."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -6,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from bots.tasks import sweep_timers
 from tests.conftest import GUILD, OTHER_GUILD
 from tests.timers.shortcuts import ACTOR, NOW, ROLE
 from timers.models import PauseKind, TimedRole, TimerEvent, TimerEventKind, TimerState
@@ -16,16 +18,13 @@ from timers.services import (
     timer_set,
     timer_warnings_set,
 )
-from bots.tasks import sweep_timers
 
 pytestmark = pytest.mark.django_db
 
 
 def paused_timer(member: int, *, set_at: datetime, length: timedelta, paused_at: datetime, pause_for, guild=GUILD):
     timer_set(guild_id=guild, member_id=member, role_id=ROLE, duration=length, actor_id=ACTOR, now=set_at)
-    change = timer_pause(
-        guild_id=guild, member_id=member, role_id=ROLE, actor_id=ACTOR, duration=pause_for, now=paused_at
-    )
+    change = timer_pause(guild_id=guild, member_id=member, role_id=ROLE, actor_id=ACTOR, duration=pause_for, now=paused_at)
     return change.timer
 
 
@@ -39,8 +38,9 @@ def auto_resume_events() -> int:
 
 def test_it_resumes_timers_whose_pause_deadline_passed():
     # 2h timer, paused 30 min in for 1 hour: 90 minutes left from the deadline.
-    due = paused_timer(1, set_at=NOW, length=timedelta(hours=2), paused_at=NOW + timedelta(minutes=30),
-                       pause_for=timedelta(hours=1))
+    due = paused_timer(
+        1, set_at=NOW, length=timedelta(hours=2), paused_at=NOW + timedelta(minutes=30), pause_for=timedelta(hours=1)
+    )
     exactly = paused_timer(2, set_at=NOW, length=timedelta(hours=1), paused_at=NOW, pause_for=timedelta(hours=3))
     not_yet = paused_timer(3, set_at=NOW, length=timedelta(hours=1), paused_at=NOW, pause_for=timedelta(hours=4))
     no_deadline = paused_timer(4, set_at=NOW, length=timedelta(hours=1), paused_at=NOW, pause_for=None)
@@ -61,9 +61,10 @@ def test_it_resumes_timers_whose_pause_deadline_passed():
     for untouched in (not_yet, no_deadline):
         assert stored(untouched).state == TimerState.PAUSED
         assert stored(untouched).paused_remaining == timedelta(hours=1)
-    assert set(
-        TimerEvent.objects.filter(kind=TimerEventKind.AUTO_RESUME).values_list("timer_id", flat=True)
-    ) == {due.pk, exactly.pk}
+    assert set(TimerEvent.objects.filter(kind=TimerEventKind.AUTO_RESUME).values_list("timer_id", flat=True)) == {
+        due.pk,
+        exactly.pk,
+    }
 
 
 def test_it_does_nothing_the_second_time():
@@ -86,16 +87,13 @@ def test_it_resumes_timers_frozen_by_a_pause_all():
     assert timer_auto_resume(now=NOW + timedelta(hours=1)) == 2
 
     rows = TimedRole.objects.filter(guild_id=GUILD)
-    assert {(r.state, r.pause_kind, r.expires_at) for r in rows} == {
-        (TimerState.ACTIVE, "", NOW + timedelta(hours=3))
-    }
+    assert {(r.state, r.pause_kind, r.expires_at) for r in rows} == {(TimerState.ACTIVE, "", NOW + timedelta(hours=3))}
 
 
 def test_it_arms_warnings_at_each_guilds_thresholds():
     timer_warnings_set(guild_id=OTHER_GUILD, minutes=[30, 5], now=NOW)
     here = paused_timer(1, set_at=NOW, length=timedelta(hours=2), paused_at=NOW, pause_for=timedelta(hours=1))
-    there = paused_timer(1, set_at=NOW, length=timedelta(hours=2), paused_at=NOW, pause_for=timedelta(hours=1),
-                         guild=OTHER_GUILD)
+    there = paused_timer(1, set_at=NOW, length=timedelta(hours=2), paused_at=NOW, pause_for=timedelta(hours=1), guild=OTHER_GUILD)
 
     assert timer_auto_resume(now=NOW + timedelta(hours=1)) == 2
 
@@ -123,10 +121,12 @@ def test_it_resumes_in_batches():
 def test_it_sweeps_due_timers_as_a_task():
     real_now = timezone.now()
     set_at = real_now - timedelta(hours=2)
-    due = paused_timer(1, set_at=set_at, length=timedelta(hours=3), paused_at=set_at + timedelta(minutes=30),
-                       pause_for=timedelta(hours=1))
-    later = paused_timer(2, set_at=set_at, length=timedelta(hours=3), paused_at=set_at + timedelta(minutes=30),
-                         pause_for=timedelta(hours=5))
+    due = paused_timer(
+        1, set_at=set_at, length=timedelta(hours=3), paused_at=set_at + timedelta(minutes=30), pause_for=timedelta(hours=1)
+    )
+    later = paused_timer(
+        2, set_at=set_at, length=timedelta(hours=3), paused_at=set_at + timedelta(minutes=30), pause_for=timedelta(hours=5)
+    )
 
     assert sweep_timers(seconds=0)["resumed"] == 1
 

@@ -1,7 +1,9 @@
 """set, add, remove, clear, pause and resume, for one member and for a whole role."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 
@@ -55,7 +57,7 @@ def test_it_sets_a_timer():
 
 
 def test_it_reports_a_timer_set_in_the_past_as_due_now():
-    assert not set_timer(hours(2), now=datetime.now(dt_timezone.utc)).due_now
+    assert not set_timer(hours(2), now=datetime.now(UTC)).due_now
     assert set_timer(minutes(1), member=OTHER_MEMBER, now=NOW).due_now
 
 
@@ -110,7 +112,6 @@ def test_it_refuses_durations_out_of_bounds(duration):
 
     assert not TimedRole.objects.exists()
     assert not TimerEvent.objects.exists()
-
 
 
 # --- add --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """The allowed-role list: none listed allows any role; once one is, only listed roles."""
+
 from __future__ import annotations
 
 import pytest

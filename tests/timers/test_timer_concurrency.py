@@ -1,4 +1,5 @@
 """Commands racing on one timer, from real threads with their own connections."""
+
 from __future__ import annotations
 
 import threading
@@ -41,11 +42,7 @@ def test_it_adds_every_hour_when_adds_race():
     start = timezone.now()
     timer_set(guild_id=GUILD, member_id=MEMBER, role_id=ROLE, duration=timedelta(hours=1), actor_id=1, now=start)
 
-    race(
-        lambda i: timer_add(
-            guild_id=GUILD, member_id=MEMBER, role_id=ROLE, duration=timedelta(hours=1), actor_id=1000 + i
-        )
-    )
+    race(lambda i: timer_add(guild_id=GUILD, member_id=MEMBER, role_id=ROLE, duration=timedelta(hours=1), actor_id=1000 + i))
 
     [timer] = timers_live(guild_id=GUILD, member_id=MEMBER, role_id=ROLE)
     assert timer.state == TimerState.ACTIVE

@@ -1,4 +1,5 @@
 """The selectors the sweeps and the show command read: exactly the due or live rows."""
+
 from __future__ import annotations
 
 import pytest

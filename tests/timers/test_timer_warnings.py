@@ -1,4 +1,5 @@
 """Warning thresholds: which are dealt with, when the next falls due, and changing them."""
+
 from __future__ import annotations
 
 import pytest
@@ -102,9 +103,7 @@ def test_it_does_not_fire_a_new_threshold_the_timer_is_already_inside():
     assert not timers_due_warning(now=NOW).exists()
 
 
-@pytest.mark.parametrize(
-    "bad", [[0], [-1], [60, 0], [1, 2, 3, 4, 5, 6], ["5"], [1.5], [None], [60, "10"], [7 * 1440 + 1]]
-)
+@pytest.mark.parametrize("bad", [[0], [-1], [60, 0], [1, 2, 3, 4, 5, 6], ["5"], [1.5], [None], [60, "10"], [7 * 1440 + 1]])
 def test_it_refuses_bad_warning_thresholds_and_changes_nothing(bad):
     timer = stored(set_timer(hours(2)))
 

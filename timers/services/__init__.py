@@ -1,6 +1,7 @@
 """Writes for timed roles (see the modules for each)."""
-from timers.services.expiry import timer_expire_record  # noqa: F401
-from timers.services.guild_config import (  # noqa: F401
+
+from timers.services.expiry import timer_expire_record
+from timers.services.guild_config import (
     allowed_role_add,
     allowed_role_remove,
     report_remove,
@@ -9,7 +10,7 @@ from timers.services.guild_config import (  # noqa: F401
     timer_settings_update,
     timer_warnings_set,
 )
-from timers.services.timed_roles import (  # noqa: F401
+from timers.services.timed_roles import (
     TimerChange,
     timer_add,
     timer_auto_resume,

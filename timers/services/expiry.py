@@ -1,4 +1,5 @@
 """Ending timers whose time is up, with the outcome of taking the role away."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,8 +23,12 @@ def timer_expire_record(*, timer_id: int, outcome: str, detail: str = "", now: d
     now = now or timezone.now()
     with transaction.atomic():
         updated = TimedRole.objects.filter(pk=timer_id, state=TimerState.ACTIVE).update(
-            state=TimerState.EXPIRED, ended_at=now, outcome=outcome, outcome_detail=detail[:300],
-            next_warn_at=None, updated_at=now,
+            state=TimerState.EXPIRED,
+            ended_at=now,
+            outcome=outcome,
+            outcome_detail=detail[:300],
+            next_warn_at=None,
+            updated_at=now,
         )
         if updated:
             TimerEvent.objects.create(timer_id=timer_id, kind=TimerEventKind.EXPIRE, detail=outcome)

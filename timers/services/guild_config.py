@@ -1,4 +1,5 @@
 """Per-guild timer configuration: admin role, warning thresholds, allowed roles, reports."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -36,9 +37,7 @@ def timer_settings_update(*, guild_id: int, admin_role_id: int | None) -> TimerS
 
 
 @retry_transient()
-def timer_warnings_set(
-    *, guild_id: int, minutes: list[int], batch: int = 1000, now: datetime | None = None
-) -> list[int]:
+def timer_warnings_set(*, guild_id: int, minutes: list[int], batch: int = 1000, now: datetime | None = None) -> list[int]:
     """Set the warning thresholds and move every active timer's next warning to match."""
     cleaned = sorted({m for m in minutes if isinstance(m, int) and not isinstance(m, bool)}, reverse=True)
     if len(cleaned) != len(set(minutes)) or any(not 1 <= m <= MAX_THRESHOLD_MINUTES for m in cleaned):
@@ -90,9 +89,7 @@ def allowed_role_remove(*, guild_id: int, role_id: int) -> None:
 
 
 @retry_transient()
-def report_set(
-    *, guild_id: int, role_id: int, channel_id: int, interval_minutes: int, actor_id: int | None
-) -> RoleReport:
+def report_set(*, guild_id: int, role_id: int, channel_id: int, interval_minutes: int, actor_id: int | None) -> RoleReport:
     """Post who holds ``role_id`` to ``channel_id`` every ``interval_minutes`` (creates or updates)."""
     if not isinstance(interval_minutes, int) or not MIN_REPORT_MINUTES <= interval_minutes <= MAX_REPORT_MINUTES:
         raise TimerError("A report runs every 1 hour to 30 days.")

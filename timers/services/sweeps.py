@@ -7,10 +7,10 @@ each other; SQLite serializes writers anyway). A worker that dies leaves its lea
 run out, and the next sweep does the work again; role removal is idempotent and posts
 carry nonces, so a repeat changes nothing on Discord.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -24,8 +24,11 @@ from timers.selectors import timers_due_expiry, timers_due_warning
 from timers.services.guild_config import timer_settings_get
 from timers.services.warnings import warnings_schedule
 
+
 def _lease() -> timedelta:
     return timedelta(seconds=settings.SWEEP_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 6
 
 
@@ -97,9 +100,7 @@ def sweep_record_warnings(*, timer_ids: list[int], owner: str, now: datetime | N
 
 
 @retry_transient()
-def sweep_record_expiries(
-    *, outcomes: list[tuple[int, str, str]], owner: str, now: datetime | None = None
-) -> set[int]:
+def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, now: datetime | None = None) -> set[int]:
     """Store ``(timer_id, outcome, detail)`` for claimed timers; failures to retry get a back-off lease.
 
     Returns the ids not recorded: time was added meanwhile (the caller puts the role
@@ -130,15 +131,22 @@ def sweep_record_expiries(
                 attempts = timer.attempts + 1
                 # Back off 30 s, 1, 2, 4, 8 min: the lease keeps every worker away until then.
                 change = {
-                    "attempts": attempts, "outcome": outcome, "outcome_detail": detail[:300],
+                    "attempts": attempts,
+                    "outcome": outcome,
+                    "outcome_detail": detail[:300],
                     "lease_until": now + timedelta(seconds=30 * 2 ** (attempts - 1)),
                 }
             else:
                 if outcome == ExpiryOutcome.FAILED_RETRY:
                     outcome = ExpiryOutcome.FAILED  # out of attempts
                 change = {
-                    "state": TimerState.EXPIRED, "ended_at": now, "outcome": outcome, "outcome_detail": detail[:300],
-                    "next_warn_at": None, "lease_until": None, "lease_owner": "",
+                    "state": TimerState.EXPIRED,
+                    "ended_at": now,
+                    "outcome": outcome,
+                    "outcome_detail": detail[:300],
+                    "next_warn_at": None,
+                    "lease_until": None,
+                    "lease_owner": "",
                 }
                 events.append(TimerEvent(timer=timer, kind=TimerEventKind.EXPIRE, detail=outcome))
             changes[tuple(sorted(change.items()))].append(timer.pk)

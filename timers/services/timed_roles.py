@@ -9,6 +9,7 @@ row lock, so two commands racing on one timer, or a command racing the sweep, se
 These functions change the database only; adding and removing the role on Discord is
 done by the caller (the bot, or the timer engine for changes made elsewhere).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -305,7 +306,16 @@ def timer_resume_all(*, guild_id: int, role_id: int, actor_id: int | None, now: 
             resumed += len(chunk)
 
 
-_RESUME_FIELDS = ["state", "expires_at", "paused_remaining", "pause_until", "pause_kind", "warnings_sent", "next_warn_at", "updated_at"]
+_RESUME_FIELDS = [
+    "state",
+    "expires_at",
+    "paused_remaining",
+    "pause_until",
+    "pause_kind",
+    "warnings_sent",
+    "next_warn_at",
+    "updated_at",
+]
 
 
 def _resume_in_place(timer: TimedRole, now: datetime, thresholds: list[int]) -> None:

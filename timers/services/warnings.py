@@ -1,4 +1,5 @@
 """Which warning thresholds are still ahead of a timer, and when the next one falls due."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -6,6 +6,7 @@ django-dbbackup connector whose format the dump has, recorded in the sidecar so 
 ``dump_create``, ``dump_check``, ``dump_migrations``, ``dump_restore``,
 ``scratch_database`` and ``database_counts``.
 """
+
 from __future__ import annotations
 
 from types import ModuleType
@@ -13,7 +14,7 @@ from types import ModuleType
 from ops.backups.engines import postgresql, sqlite
 from ops.backups.engines.common import DumpUnreadable, quote_table
 
-__all__ = ["DumpUnreadable", "ENGINES", "LABELS", "engine_for", "quote_table", "vendor_of_dump", "vendor_of_engine"]
+__all__ = ["ENGINES", "LABELS", "DumpUnreadable", "engine_for", "quote_table", "vendor_of_dump", "vendor_of_engine"]
 
 ENGINES: dict[str, ModuleType] = {sqlite.VENDOR: sqlite, postgresql.VENDOR: postgresql}
 LABELS = {sqlite.VENDOR: "SQLite", postgresql.VENDOR: "PostgreSQL"}

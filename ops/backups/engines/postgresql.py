@@ -6,6 +6,7 @@ failure anywhere rolls everything back, and tables that a later migration added 
 their foreign keys) go too — ``pg_restore --clean`` would leave those behind, or fail on
 them, which is exactly the case of undoing a bad migration.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -133,7 +134,7 @@ def dump_migrations(path: Path) -> list[tuple[str, str]]:
         raise DumpUnreadable("it has no migration table")
     columns = [c.strip() for c in lines[header].split("(", 1)[1].split(")", 1)[0].split(",")]
     rows = []
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if line == "\\.":
             break
         values = dict(zip(columns, line.split("\t")))
@@ -150,8 +151,15 @@ def dump_restore(path: Path, *, alias: str, name: str) -> None:
         _run(["pg_restore", "--no-owner", "--file=-", str(path)], stdout=script)
         script.flush()
         _run(
-            ["psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
-             *shlex.split(cmd_part), f"--file={script.name}"],
+            [
+                "psql",
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                *shlex.split(cmd_part),
+                f"--file={script.name}",
+            ],
             env={**os.environ, **env},
         )
 
@@ -160,8 +168,10 @@ def _connect(alias: str, name: str) -> psycopg.Connection:
     database = connections[alias].settings_dict
     options = database.get("OPTIONS") or {}
     params = {
-        "host": database.get("HOST"), "port": database.get("PORT"),
-        "user": database.get("USER"), "password": database.get("PASSWORD"),
+        "host": database.get("HOST"),
+        "port": database.get("PORT"),
+        "user": database.get("USER"),
+        "password": database.get("PASSWORD"),
         **{key: options.get(key) for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "passfile", "service")},
     }
     return psycopg.connect(dbname=name, autocommit=True, **{k: v for k, v in params.items() if v})

@@ -5,6 +5,7 @@ transaction: other processes keep their connections and see either the old datab
 the new one, never a mix, and a failure leaves the old one in place. (dbbackup's own
 restore writes over the file while connections and the WAL file still hold the old one.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,9 +41,12 @@ def _open_readonly(path: Path) -> contextlib.closing[sqlite3.Connection]:
 
 
 def _table_counts(db: sqlite3.Connection) -> dict[str, int]:
-    names = [row[0] for row in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-    )]
+    names = [
+        row[0]
+        for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        )
+    ]
     return {name: db.execute(f"SELECT COUNT(*) FROM {quote_table(name)}").fetchone()[0] for name in names}
 
 
