@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from config.numbers import has_non_ascii_digit
 from timers.errors import InvalidDuration
 
 MIN_DURATION = timedelta(minutes=1)
@@ -28,7 +29,9 @@ _UNIT_MINUTES = {
     "week": 10080,
     "weeks": 10080,
 }
-_TOKEN = re.compile(r"(\d+)\s*([a-z]*)\s*,?\s*")
+# ASCII digits only: ``\d`` would also read ``١٢`` and ``𝟏𝟐`` as 12.
+_TOKEN = re.compile(r"([0-9]+)\s*([a-z]*)\s*,?\s*")
+MAX_TEXT = 100  # `1d 12h 30m` is 10; anything this long is not a duration someone typed
 _HELP = "Write a duration like `90` (minutes), `90m`, `24h`, `1d`, `2w` or `1d 12h 30m`."
 
 
@@ -39,6 +42,10 @@ def parse_duration(text: str) -> timedelta:
     cleaned = text.strip().lower()
     if not cleaned:
         raise InvalidDuration(_HELP)
+    if len(cleaned) > MAX_TEXT:
+        raise InvalidDuration(f"That is too long for a duration. {_HELP}")
+    if has_non_ascii_digit(cleaned):
+        raise InvalidDuration(f"Write a duration with the digits 0-9. {_HELP}")
     minutes = 0
     position = 0
     tokens = 0
@@ -47,8 +54,6 @@ def parse_duration(text: str) -> timedelta:
         match = _TOKEN.match(cleaned, position)
         if match is None:
             raise InvalidDuration(f"I can't read `{text.strip()[:40]}` as a duration. {_HELP}")
-        if len(match.group(1)) > 9:
-            raise InvalidDuration("A duration can be at most 365 days.")
         amount, unit = int(match.group(1)), match.group(2)
         if unit and unit not in _UNIT_MINUTES:
             raise InvalidDuration(f"`{unit[:20]}` is not a unit I know. {_HELP}")

@@ -21,7 +21,10 @@ from commands.services.guild_settings import guild_settings_get
 from config.database import lock_for_transaction, retry_transient
 
 MAX_BALANCE = 10**15
-_MENTION_CHANGE = re.compile(r"<@!?(\d{1,20})>\s*(\+\+|--)")
+# The sign follows the mention on the same line: spaces between are fine, a line break is not
+# (`thanks <@id>\n-- Bob` is a signature, not a take). The breaks are those str.splitlines() knows.
+_SAME_LINE_SPACE = r"[^\S\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*"
+_MENTION_CHANGE = re.compile(r"<@!?([0-9]{1,20})>" + _SAME_LINE_SPACE + r"(\+\+|--)")
 _MEMBER_REASONS = (LedgerReason.GIVE, LedgerReason.TAKE)
 
 

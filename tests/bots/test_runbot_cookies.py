@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commands.models import CookieBalance, CookieLedger
-from tests.bots.conftest import ADMIN, ALICE, BOB, GUILD_ID, OTHER_BOT, wait_reply
+from tests.bots.conftest import ADMIN, ALICE, BOB, GUILD_ID, OTHER_BOT, no_new_reply, wait_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,4 +81,14 @@ def test_it_shows_counts_and_the_leaderboard(fake, bot):
     assert refused and balance(BOB.id) == 1
     wait_reply(fake, ADMIN, f"!!cookies set <@{BOB.id}> 50", lambda m: "50" in m["content"])
     assert balance(BOB.id) == 50
+    assert fake.unhandled == []
+
+
+@pytest.mark.parametrize("form", ["thanks <@{id}>\n-- Bob", "<@{id}>\n\n ++"])
+def test_it_ignores_a_sign_on_another_line_than_the_mention(fake, bot, form):
+    no_new_reply(fake, ALICE, form.format(id=BOB.id))
+    assert balance(BOB.id) is None and not CookieLedger.objects.exists()
+    # The same-line form right after still counts: the bot was listening all along.
+    wait_reply(fake, ALICE, f"<@{BOB.id}> ++", lambda m: "cookie" in m["content"])
+    assert balance(BOB.id) == 1
     assert fake.unhandled == []

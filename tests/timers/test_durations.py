@@ -60,13 +60,39 @@ def test_it_accepts_both_bounds_exactly():
         ("1.5h", "can't read"),
         ("9" * 40, "at most 365 days"),
         ("1" * 10 + "m", "at most 365 days"),
-        ("9" * 5000, "at most 365 days"),  # past Python's int() digit limit
+        ("9" * 5000, "too long for a duration"),  # past Python's int() digit limit
+        ("1" + " " * 200 + "m", "too long for a duration"),
     ],
 )
 def test_it_refuses_garbage_with_a_helpful_message(text, hint):
     with pytest.raises(InvalidDuration) as info:
         parse_duration(text)
     assert hint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0000000001d", timedelta(days=1)),
+        ("0" * 60 + "90", timedelta(minutes=90)),
+        ("00001d 0000012h", timedelta(days=1, hours=12)),
+        ("0000000365d", timedelta(days=365)),
+    ],
+)
+def test_it_counts_the_value_not_the_digits(text, expected):
+    assert parse_duration(text) == expected
+
+
+def test_it_still_refuses_a_long_value_past_the_limit_by_its_value():
+    with pytest.raises(InvalidDuration, match="at most 365 days"):
+        parse_duration("0000000366d")
+
+
+@pytest.mark.parametrize("text", ["١٢", "١٢m", "𝟏𝟐h", "１２ｈ", "１２", "1²h", "²", "12h ٣m", "৩d"])
+def test_it_refuses_digits_other_than_ascii_saying_to_use_0_to_9(text):
+    with pytest.raises(InvalidDuration) as info:
+        parse_duration(text)
+    assert "digits 0-9" in str(info.value)
 
 
 def test_it_refuses_non_strings():
