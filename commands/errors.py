@@ -12,11 +12,11 @@ class CommandNameInvalid(CommandError):
 
 
 class CommandExists(CommandError):
-    pass
+    http_status = 409
 
 
 class CommandNotFound(CommandError):
-    pass
+    http_status = 404
 
 
 class TemplateInvalid(CommandError):

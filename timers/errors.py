@@ -12,7 +12,7 @@ class InvalidDuration(TimerError):
 
 
 class TimerNotFound(TimerError):
-    pass
+    http_status = 404
 
 
 class RoleNotAllowed(TimerError):
