@@ -1,14 +1,14 @@
 """API routes for custom commands and cookies, per guild: /api/v1/guilds/{guild_id}/…
 
 Routes parse, call one selector or service and render; the services' refusals become
-4xx answers in config/api.py.
+4xx answers (config/api.py). Each route names the model permission it needs.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
@@ -26,7 +26,8 @@ from commands.services import (
     command_enabled_set,
 )
 from commands.services.custom_commands import MAX_COOLDOWN_SECONDS
-from config.api_fields import DiscordId, Snowflake, SnowflakeList, text
+from config.api import refusals, requires
+from config.api_fields import DiscordId, NoNul, Snowflake, SnowflakeList
 from config.database import lag_tolerant_alias
 from config.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
 
@@ -40,9 +41,11 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or one of its aliases.")
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 Cursor = Query(None, max_length=1000, description="`next_cursor` of the previous page.")
-NameText = text(32, 1)
-TemplateText = text(10_000, 1)  # the service gives the real limit, with a clear message
-NoteText = text(200)
+NameText = Annotated[str, NoNul, Field(min_length=1, max_length=32)]
+TemplateText = Annotated[
+    str, NoNul, Field(min_length=1, max_length=10_000)
+]  # the service gives the real limit, with a clear message
+NoteText = Annotated[str, NoNul, Field(max_length=200)]
 
 
 class CommandOut(Schema):
@@ -130,7 +133,8 @@ def _command_or_404(guild_id: int, name: str) -> CustomCommand:
     return command
 
 
-@router.get("/guilds/{guild_id}/commands", response=CommandPage, tags=["commands"])
+@router.get("/guilds/{guild_id}/commands", response={200: CommandPage, **refusals()}, tags=["commands"])
+@requires("commands.view_customcommand")
 def commands_list(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
     """The guild's commands by name, a page at a time."""
     page = paginate(command_list(guild_id=guild_id), order=COMMAND_ORDER, cursor=cursor, limit=limit)
@@ -138,21 +142,24 @@ def commands_list(request: HttpRequest, guild_id: DiscordId, cursor: str | None 
     return page
 
 
-@router.get("/guilds/{guild_id}/commands/{name}", response=CommandOut, tags=["commands"])
+@router.get("/guilds/{guild_id}/commands/{name}", response={200: CommandOut, **refusals(404)}, tags=["commands"])
+@requires("commands.view_customcommand")
 def commands_get(request: HttpRequest, guild_id: DiscordId, name: str = CommandName):
     """One command, by its name or an alias."""
     return _command_or_404(guild_id, name)
 
 
-@router.post("/guilds/{guild_id}/commands", response={201: CommandOut}, tags=["commands"])
+@router.post("/guilds/{guild_id}/commands", response={201: CommandOut, **refusals(400, 409)}, tags=["commands"])
+@requires("commands.add_customcommand")
 def commands_create(request: HttpRequest, guild_id: DiscordId, body: CommandIn):
     """Add a command; 409 when the name is taken by a command or an alias."""
     command = command_create(guild_id=guild_id, name=body.name, template=body.template, author_id=body.author_id)
-    logger.info("command %s created in guild %s through the API by %s", command.name, guild_id, request.auth)
+    logger.info("command %s created in guild %s through the API by %s", command.name, guild_id, getattr(request, "auth", None))
     return Status(201, command)
 
 
-@router.patch("/guilds/{guild_id}/commands/{name}", response=CommandOut, tags=["commands"])
+@router.patch("/guilds/{guild_id}/commands/{name}", response={200: CommandOut, **refusals(400, 404)}, tags=["commands"])
+@requires("commands.change_customcommand")
 def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatch, name: str = CommandName):
     """Change a command's reply, cooldown or enabled flag (only the fields sent)."""
     command = _command_or_404(guild_id, name)
@@ -172,34 +179,39 @@ def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatc
     return _command_or_404(guild_id, command.name)
 
 
-@router.delete("/guilds/{guild_id}/commands/{name}", response={204: None}, tags=["commands"])
+@router.delete("/guilds/{guild_id}/commands/{name}", response={204: None, **refusals(404)}, tags=["commands"])
+@requires("commands.delete_customcommand")
 def commands_delete(request: HttpRequest, guild_id: DiscordId, name: str = CommandName):
     """Delete a command (by its name or an alias) with its aliases."""
     deleted = command_delete(guild_id=guild_id, name=name)
-    logger.info("command %s deleted in guild %s through the API by %s", deleted, guild_id, request.auth)
+    logger.info("command %s deleted in guild %s through the API by %s", deleted, guild_id, getattr(request, "auth", None))
     return Status(204, None)
 
 
-@router.get("/guilds/{guild_id}/cookies/balances", response=BalancePage, tags=["cookies"])
+@router.get("/guilds/{guild_id}/cookies/balances", response={200: BalancePage, **refusals()}, tags=["cookies"])
+@requires("commands.view_cookiebalance")
 def cookies_balances(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
     """Members' counts in leaderboard order (most first, ties by member id), a page at a time."""
     rows = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id)
     return paginate(rows, order=BALANCE_ORDER, cursor=cursor, limit=limit)
 
 
-@router.get("/guilds/{guild_id}/cookies/balances/{member_id}", response=StandingOut, tags=["cookies"])
+@router.get("/guilds/{guild_id}/cookies/balances/{member_id}", response={200: StandingOut, **refusals()}, tags=["cookies"])
+@requires("commands.view_cookiebalance")
 def cookies_standing(request: HttpRequest, guild_id: DiscordId, member_id: DiscordId):
     """One member's count and rank."""
     return cookie_standing(guild_id=guild_id, member_id=member_id)
 
 
-@router.get("/guilds/{guild_id}/cookies/leaderboard", response=LeaderboardOut, tags=["cookies"])
+@router.get("/guilds/{guild_id}/cookies/leaderboard", response={200: LeaderboardOut, **refusals()}, tags=["cookies"])
+@requires("commands.view_cookiebalance")
 def cookies_leaderboard(request: HttpRequest, guild_id: DiscordId, page: int = Query(1, ge=1, le=10_000)):
     """One page (10 members) of the leaderboard, as `/cookies top` shows it."""
     return {"page": page, "items": cookie_leaderboard(guild_id=guild_id, page=page)}
 
 
-@router.get("/guilds/{guild_id}/cookies/ledger", response=LedgerPage, tags=["cookies"])
+@router.get("/guilds/{guild_id}/cookies/ledger", response={200: LedgerPage, **refusals()}, tags=["cookies"])
+@requires("commands.view_cookieledger")
 def cookies_ledger(
     request: HttpRequest,
     guild_id: DiscordId,

@@ -1,115 +1,121 @@
-"""The JSON API (django-ninja), mounted at /api/: routes under /api/v1/, docs at /api/docs.
+"""The JSON API's shared parts (django-ninja): the API class, refusals and per-operation permissions.
 
-Who may call it: staff users, with a per-user API token (``Authorization: Bearer gh_…``)
-or with their admin session (the dashboard's own calls; unsafe methods need the CSRF
-token). Refusals are ``{"detail": "<message>"}``: services' ApplicationError messages
-become 400 (404 for things that don't exist, 409 for a name that is taken); ninja's
-validation errors stay 422 with their list of problems.
+The API itself (its instance, its authentication, the routers it mounts) lives in
+``ops/api.py``, above the apps whose routers it mounts; this module imports no app.
+
+Refusals are ``{"detail": "<message>"}``: an ApplicationError becomes its class's
+``http_status`` (400 unless the class says 404, 409…); ninja's validation errors stay
+422 with their list of problems. Every operation names the Django model permission it
+needs with ``@requires("app.codename")``; the authenticators check it once they know the
+user, so a missing permission is a 403 before the request body is even looked at.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError
+from ninja import NinjaAPI, Schema
+from ninja.decorators import decorate_view
+from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.operation import Operation
-from ninja.security import APIKeyCookie, HttpBearer
-from ninja.utils import check_csrf
+from ninja.utils import contribute_operation_callback
 
-from commands.errors import CommandExists, CommandNotFound
 from config.errors import ApplicationError
-from ops.api_tokens import api_token_authenticate
-from timers.errors import TimerNotFound
 
-# The most specific status for each kind of refusal; anything else an ApplicationError says is a 400.
-ERROR_STATUS: tuple[tuple[type[ApplicationError], int], ...] = (
-    (CommandNotFound, 404),
-    (TimerNotFound, 404),
-    (CommandExists, 409),
-)
+AUTHENTICATION_REQUIRED = "Authentication required: send Authorization: Bearer <API token>."
+_PERMISSION_ATTRIBUTE = "_guildhall_api_permission"
 
 
-class ApiTokenAuth(HttpBearer):
-    """``Authorization: Bearer gh_…``: a live token of an active staff user."""
+class ErrorOut(Schema):
+    """A refusal: what was wrong, in words for the caller."""
 
-    def __call__(self, request: HttpRequest) -> Any:
-        # Unlike HttpBearer's, never logs the header: it may hold a key.
-        scheme, _, key = request.headers.get(self.header, "").partition(" ")
-        if scheme.lower() != self.openapi_scheme or not key.strip():
-            return None
-        return self.authenticate(request, key.strip())
-
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return api_token_authenticate(token)
+    detail: str
 
 
-class StaffSessionAuth(APIKeyCookie):
-    """The admin session of an active staff user; unsafe methods must carry the CSRF token."""
+class ValidationErrorOut(Schema):
+    """A request that does not fit the schema: one entry per problem (``loc``, ``msg``, ``type``)."""
 
-    param_name = settings.SESSION_COOKIE_NAME
-
-    def __call__(self, request: HttpRequest) -> Any:
-        user = getattr(request, "user", None)
-        if user is None or not (user.is_authenticated and user.is_active and user.is_staff):
-            return None
-        if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
-            raise HttpError(403, "CSRF check failed: send the X-CSRFToken header with session requests.")
-        return user
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        return self(request)
+    detail: list[dict[str, Any]]
 
 
-def docs_access(view):
-    """The docs and schema are for staff: a staff session or an API token; others are sent to log in."""
+def refusals(*statuses: int) -> dict[int, type[Schema]]:
+    """The error answers of an operation: 401, 403 and 422 always, plus ``statuses`` (400, 404, 409…)."""
+    codes = sorted({401, 403, 422, *statuses})
+    return {code: ValidationErrorOut if code == 422 else ErrorOut for code in codes}
 
-    @functools.wraps(view)
-    def guarded(request: HttpRequest, *args, **kwargs):
-        if ApiTokenAuth()(request) is not None:
-            return view(request, *args, **kwargs)
-        return staff_member_required(view)(request, *args, **kwargs)
 
-    return guarded
+class AuthenticationRefused(AuthenticationError):
+    """A 401 whose message says why (an expired token, …) instead of the generic one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=401, message=message)
+
+
+def requires(*permissions: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the model permissions (``"commands.add_customcommand"``) an operation needs, all of them.
+
+    They are written into the operation's OpenAPI entry (``x-required-permissions``) and set
+    on the request before authentication runs, where ``permission_check`` reads them.
+    """
+    if not permissions or not all(isinstance(p, str) and p.count(".") == 1 for p in permissions):
+        raise ValueError("requires() takes one or more permissions written app_label.codename")
+
+    def document(operation: Operation) -> None:
+        operation.openapi_extra = {**(operation.openapi_extra or {}), "x-required-permissions": list(permissions)}
+        needed = ", ".join(f"`{p}`" for p in permissions)
+        operation.description = f"{operation.description or ''}\n\nNeeds the permission {needed}.".strip()
+
+    def mark(run: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(run)
+        def run_with_permission(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            setattr(request, _PERMISSION_ATTRIBUTE, permissions)
+            return run(request, *args, **kwargs)
+
+        return run_with_permission
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        contribute_operation_callback(view, document)
+        return decorate_view(mark)(view)
+
+    return decorator
+
+
+def permission_check(request: HttpRequest, user: Any) -> None:
+    """Refuse (403) a user without the permissions the operation declared; an undeclared one is refused to all."""
+    permissions = getattr(request, _PERMISSION_ATTRIBUTE, None)
+    if not permissions:
+        raise AuthorizationError(message="This operation declares no permission, so it is refused to everyone.")
+    missing = [p for p in permissions if not user.has_perm(p)]
+    if missing:
+        raise AuthorizationError(
+            message=f"Your account lacks the permission {' and '.join(missing)} that this operation needs; "
+            "a superuser can grant it in the admin (Users or Groups)."
+        )
 
 
 class GuildhallAPI(NinjaAPI):
-    """NinjaAPI whose operation ids are the route functions' names (``timers_pause``)."""
+    """NinjaAPI whose operation ids are the route functions' names (``timers_pause``), with our refusals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_exception_handler(ApplicationError, self._application_error)
+        self.add_exception_handler(AuthenticationError, self._authentication_error)
 
     def get_openapi_operation_id(self, operation: Operation) -> str:
         return operation.view_func.__name__
 
+    # ninja types a handler's exception as "the exception or its class"; ours are always instances.
+    def _application_error(self, request: HttpRequest, exc: object) -> HttpResponse:
+        """A service's refusal: its message, with the status its class declares."""
+        status = exc.http_status if isinstance(exc, ApplicationError) else ApplicationError.http_status
+        return self.create_response(request, {"detail": str(exc)}, status=status)
 
-api = GuildhallAPI(
-    title="Guildhall API",
-    version="1",
-    description="Custom commands, cookies and timed roles. Discord ids are strings in responses.",
-    urls_namespace="api",
-    auth=[ApiTokenAuth(), StaffSessionAuth()],
-    docs_decorator=docs_access,
-)
-
-
-@api.exception_handler(ApplicationError)
-def application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    """A service's refusal: its message, with the status that fits it."""
-    status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 400)
-    return api.create_response(request, {"detail": str(exc)}, status=status)
-
-
-@api.exception_handler(AuthenticationError)
-def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    """401 with the scheme to use."""
-    response = api.create_response(
-        request, {"detail": "Authentication required: send Authorization: Bearer <API token>."}, status=401
-    )
-    response["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response
-
-
-api.add_router("/v1/", "commands.api.router")
-api.add_router("/v1/", "timers.api.router")
+    def _authentication_error(self, request: HttpRequest, exc: object) -> HttpResponse:
+        """401 with the scheme to use."""
+        detail = exc.message if isinstance(exc, AuthenticationRefused) else AUTHENTICATION_REQUIRED
+        response = self.create_response(request, {"detail": detail}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response

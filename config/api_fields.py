@@ -1,4 +1,4 @@
-"""Field types shared by the API's schemas: Discord ids in and out, durations, plain text.
+"""Field types shared by the API's schemas: Discord ids in and out, seconds, plain text.
 
 Discord ids are 64-bit; JavaScript numbers hold 53 bits, so responses carry them as
 strings, and requests may send either a string of digits or a number.
@@ -10,9 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
-
-from timers.durations import format_duration
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 MAX_ID = 2**63 - 1
 ID_PATTERN = r"^[1-9][0-9]{0,18}$"
@@ -78,24 +76,5 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
-def text(max_length: int, min_length: int = 0) -> Any:
-    """A string field of at most ``max_length`` characters with no NUL in it."""
-    return Annotated[str, BeforeValidator(_no_nul), Field(min_length=min_length, max_length=max_length)]
-
-
-DurationText = Annotated[
-    str,
-    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
-    BeforeValidator(_no_nul),
-    Field(
-        min_length=1,
-        max_length=64,
-        description="As in chat: `90` (minutes), `90m`, `24h`, `1d`, `2w`, `1d 12h 30m`; 1 minute to 365 days.",
-        examples=["1d 12h"],
-    ),
-]
-
-
-def duration_human(value: timedelta | None) -> str | None:
-    """The short human form of a duration (``1d 12h 30m``), or None."""
-    return format_duration(value) if value is not None else None
+NoNul = BeforeValidator(_no_nul)
+"""Put in a text field's ``Annotated[str, NoNul, Field(max_length=…)]``: refuses NUL characters."""

@@ -1,12 +1,12 @@
-"""Top-level URL map."""
+"""Top-level URL map: the composition root, which may import every app."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from commands import views as commands_views
-from config.api import api
 from ops import views as ops_views
+from ops.api import api
 
 admin.site.site_header = "Guildhall"
 admin.site.site_title = "Guildhall admin"

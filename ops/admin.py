@@ -1,5 +1,7 @@
 """Admin for operational records: shard heartbeats, and API tokens (superusers only)."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
@@ -8,8 +10,8 @@ from django.template import engines
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
-from ops.api_tokens import api_token_create, api_token_revoke
-from ops.models import ApiToken, ShardHeartbeat
+from ops.api_tokens import MAX_LIFETIME, api_token_create, api_token_revoke
+from ops.models import API_TOKEN_LIFETIME, ApiToken, ShardHeartbeat
 
 
 @admin.register(ShardHeartbeat)
@@ -31,7 +33,8 @@ _KEY_CREATED = engines["django"].from_string(
   <p>The API token <strong>{{ token.name }}</strong> for <strong>{{ token.user }}</strong> is ready.
      Copy its key now: it is not stored and <strong>cannot be shown again</strong>.</p>
   <p><code id="api-token-key" style="font-size:1.2em;user-select:all">{{ key }}</code></p>
-  <p>Send it as <code>Authorization: Bearer &lt;key&gt;</code> to <code>/api/v1/…</code>.</p>
+  <p>It works until <strong>{{ token.expires_at|date:"Y-m-d H:i" }} UTC</strong>{% if token.read_only %}, for reads only{% endif %}.
+     Send it as <code>Authorization: Bearer &lt;key&gt;</code> to <code>/api/v1/…</code>.</p>
   <p><a href="{{ changelist_url }}">Back to the API tokens</a></p>
 </div>
 {% endblock %}"""
@@ -39,16 +42,25 @@ _KEY_CREATED = engines["django"].from_string(
 
 
 class ApiTokenCreateForm(forms.ModelForm):
+    lifetime_days = forms.IntegerField(
+        label="Works for (days)",
+        initial=API_TOKEN_LIFETIME.days,
+        min_value=1,
+        max_value=MAX_LIFETIME.days,
+        help_text=f"After this many days the token stops working (default {API_TOKEN_LIFETIME.days}).",
+    )
+
     class Meta:
         model = ApiToken
-        fields = ("user", "name")
+        fields = ("user", "name", "read_only")
         help_texts = {"name": "What uses it (a script, a dashboard…)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "user" in self.fields:  # the add form; a saved token is shown read-only
-            self.fields["user"].queryset = User.objects.filter(is_active=True, is_staff=True).order_by("username")
-            self.fields["user"].help_text = "Only active staff users' tokens work."
+        user_field = self.fields.get("user")
+        if isinstance(user_field, forms.ModelChoiceField):  # the add form; a saved token is shown read-only
+            user_field.queryset = User.objects.filter(is_active=True, is_staff=True).order_by("username")
+            user_field.help_text = "Only active staff users' tokens work."
 
 
 @admin.register(ApiToken)
@@ -56,11 +68,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Superusers only: create a token (its key is shown once), list them, revoke them."""
 
     form = ApiTokenCreateForm
-    list_display = ("name", "user", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
+    list_display = ("name", "user", "prefix", "read_only", "created_at", "expires_at", "last_used_at", "revoked_at")
     list_select_related = ("user", "created_by")
+    list_filter = ("read_only",)
     search_fields = ("name", "prefix", "user__username")
     actions = ["revoke"]
-    _SHOWN = ("name", "user", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
+    _SHOWN = ("name", "user", "prefix", "read_only", "created_at", "created_by", "expires_at", "last_used_at", "revoked_at")
 
     def _superuser(self, request) -> bool:
         return request.user.is_active and request.user.is_superuser
@@ -84,13 +97,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return self._superuser(request)
 
     def get_fields(self, request, obj=None):
-        return ("user", "name") if obj is None else self._SHOWN
+        return ("user", "name", "lifetime_days", "read_only") if obj is None else self._SHOWN
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self._SHOWN
 
     def save_model(self, request, obj, form, change):
-        token, key = api_token_create(user=form.cleaned_data["user"], name=form.cleaned_data["name"], created_by=request.user)
+        token, key = api_token_create(
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            created_by=request.user,
+            lifetime=timedelta(days=form.cleaned_data["lifetime_days"]),
+            read_only=form.cleaned_data["read_only"],
+        )
         # The admin goes on with ``obj`` (history, response): make it the row the service saved.
         for field in ApiToken._meta.concrete_fields:
             setattr(obj, field.attname, getattr(token, field.attname))

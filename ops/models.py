@@ -1,6 +1,17 @@
-"""Operational records: what the long-running processes report about themselves."""
+"""Operational records: what the long-running processes report about themselves, API tokens, and
+the permissions of operations that have no model of their own (backups)."""
+
+from datetime import timedelta
 
 from django.db import models
+from django.utils import timezone
+
+API_TOKEN_LIFETIME = timedelta(days=90)
+
+
+def api_token_default_expiry():
+    """A new token works for 90 days unless its creator picks another lifetime."""
+    return timezone.now() + API_TOKEN_LIFETIME
 
 
 class ShardHeartbeat(models.Model):
@@ -56,6 +67,10 @@ class ApiToken(models.Model):
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(default=api_token_default_expiry, help_text="The token stops working then.")
+    read_only = models.BooleanField(
+        default=False, help_text="Only reads (GET): the token cannot create, change or delete anything."
+    )
 
     class Meta:
         verbose_name = "API token"
@@ -78,3 +93,15 @@ class HealthSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor} snapshot at {self.taken_at:%Y-%m-%d}"
+
+
+class BackupAccess(models.Model):
+    """No table: the permissions of the backup pages, which have no model (backups are files)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("create_backup", "Can create a backup now (from the Backups page)")]
+
+    def __str__(self) -> str:
+        return "backups"

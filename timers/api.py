@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from config.api_fields import DiscordId, DurationText, Seconds, Snowflake, duration_human
+from config.api import refusals, requires
+from config.api_fields import DiscordId, NoNul, Seconds, Snowflake
 from config.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
-from timers.durations import parse_duration
+from timers.durations import format_duration, parse_duration
 from timers.models import LIVE_STATES, TimedRole, TimerState
 from timers.notify import timer_role_sync_later
 from timers.services import TimerChange, timer_add, timer_clear, timer_pause, timer_resume, timer_set
@@ -29,6 +30,22 @@ router = Router(tags=["timers"])
 
 TIMER_ORDER = ("-pk",)  # newest first
 TimerId = Path(..., ge=1, le=2**63 - 1)
+DurationText = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    NoNul,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="As in chat: `90` (minutes), `90m`, `24h`, `1d`, `2w`, `1d 12h 30m`; 1 minute to 365 days.",
+        examples=["1d 12h"],
+    ),
+]
+
+
+def duration_human(value: timedelta | None) -> str | None:
+    """The short human form of a duration (``1d 12h 30m``), or None."""
+    return format_duration(value) if value is not None else None
 
 
 class TimerOut(Schema):
@@ -93,11 +110,12 @@ def _live_timer(timer_id: int) -> TimedRole:
 def _applied(request: HttpRequest, action: str, change: TimerChange) -> TimedRole:
     """Queue the change for Discord (after commit) and return the timer as stored."""
     timer_role_sync_later(change.timer.pk)
-    logger.info("timer %s: %s through the API by %s", change.timer.pk, action, request.auth)
+    logger.info("timer %s: %s through the API by %s", change.timer.pk, action, getattr(request, "auth", None))
     return TimedRole.objects.get(pk=change.timer.pk)
 
 
-@router.get("/timers", response=TimerPage)
+@router.get("/timers", response={200: TimerPage, **refusals()})
+@requires("timers.view_timedrole")
 def timers_list(
     request: HttpRequest,
     guild_id: DiscordId | None = Query(None),
@@ -114,7 +132,8 @@ def timers_list(
     return paginate(rows, order=TIMER_ORDER, cursor=cursor, limit=limit)
 
 
-@router.get("/timers/{timer_id}", response=TimerOut)
+@router.get("/timers/{timer_id}", response={200: TimerOut, **refusals(404)})
+@requires("timers.view_timedrole")
 def timers_get(request: HttpRequest, timer_id: int = TimerId):
     """One timer, live or ended."""
     timer = TimedRole.objects.filter(pk=timer_id).first()
@@ -123,7 +142,8 @@ def timers_get(request: HttpRequest, timer_id: int = TimerId):
     return timer
 
 
-@router.post("/timers", response={200: TimerOut, 201: TimerOut})
+@router.post("/timers", response={200: TimerOut, 201: TimerOut, **refusals(400)})
+@requires("timers.add_timedrole", "timers.change_timedrole")
 def timers_create(request: HttpRequest, body: TimerCreate):
     """Give a member a role until now + duration (`/timer set`); replaces a live timer for it (200)."""
     change = timer_set(
@@ -137,7 +157,8 @@ def timers_create(request: HttpRequest, body: TimerCreate):
     return Status(201 if change.created else 200, _applied(request, "set", change))
 
 
-@router.post("/timers/{timer_id}/extend", response=TimerOut)
+@router.post("/timers/{timer_id}/extend", response={200: TimerOut, **refusals(400, 404, 409)})
+@requires("timers.change_timedrole")
 def timers_extend(request: HttpRequest, body: TimerExtend, timer_id: int = TimerId):
     """Add time (`/timer add`); on a paused timer it goes onto the frozen remainder."""
     duration = parse_duration(body.duration)
@@ -153,7 +174,8 @@ def timers_extend(request: HttpRequest, body: TimerExtend, timer_id: int = Timer
     return _applied(request, "extended", change)
 
 
-@router.post("/timers/{timer_id}/pause", response=TimerOut)
+@router.post("/timers/{timer_id}/pause", response={200: TimerOut, **refusals(400, 404, 409)})
+@requires("timers.change_timedrole")
 def timers_pause(request: HttpRequest, body: TimerPause, timer_id: int = TimerId):
     """Freeze the remaining time; with `duration` it resumes by itself after that long (send `{}` for no deadline)."""
     duration = parse_duration(body.duration) if body.duration is not None else None
@@ -164,7 +186,8 @@ def timers_pause(request: HttpRequest, body: TimerPause, timer_id: int = TimerId
     return _applied(request, "paused", change)
 
 
-@router.post("/timers/{timer_id}/resume", response=TimerOut)
+@router.post("/timers/{timer_id}/resume", response={200: TimerOut, **refusals(400, 404, 409)})
+@requires("timers.change_timedrole")
 def timers_resume(request: HttpRequest, timer_id: int = TimerId):
     """Start the clock again: expiry = now + remainder."""
     timer = _live_timer(timer_id)
@@ -172,7 +195,8 @@ def timers_resume(request: HttpRequest, timer_id: int = TimerId):
     return _applied(request, "resumed", change)
 
 
-@router.post("/timers/{timer_id}/clear", response=TimerOut)
+@router.post("/timers/{timer_id}/clear", response={200: TimerOut, **refusals(400, 404, 409)})
+@requires("timers.change_timedrole")
 def timers_clear(request: HttpRequest, timer_id: int = TimerId):
     """End the timer now; the worker takes the role away. The timer stays as history."""
     timer = _live_timer(timer_id)

@@ -1,4 +1,4 @@
-"""Who may call the API: staff with a live token, or a staff session (with CSRF for writes)."""
+"""Who may call the API: staff with a live token (not expired; read-only ones only read), or a staff session (with CSRF for writes)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from ops.api_tokens import api_key_hash, api_token_authenticate, api_token_create, api_token_revoke
+from commands.models import CustomCommand
+from ops.api_tokens import ApiTokenError, api_key_hash, api_token_check, api_token_create, api_token_revoke
 from ops.models import ApiToken
 from tests.api.conftest import GUILD, bearer, post
+from timers.models import TimedRole
 
 URL = f"/api/v1/guilds/{GUILD}/commands"
 pytestmark = pytest.mark.django_db
@@ -80,15 +82,15 @@ def test_it_stores_only_the_hash_of_the_key(staff_user):
 
 def test_it_records_the_last_use_at_most_once_a_minute(staff_user):
     token, key = api_token_create(user=staff_user, name="ci", created_by=None)
-    assert api_token_authenticate(key) == staff_user
+    assert api_token_check(key).user == staff_user
     token.refresh_from_db()
     first = token.last_used_at
     assert first is not None
-    api_token_authenticate(key)
+    api_token_check(key)
     token.refresh_from_db()
     assert token.last_used_at == first
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
-    api_token_authenticate(key)
+    api_token_check(key)
     token.refresh_from_db()
     assert token.last_used_at > first - timedelta(seconds=1)
 
@@ -124,3 +126,56 @@ def test_it_keeps_the_docs_and_schema_for_staff(staff_key):
     docs = staff.get("/api/docs")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+def test_it_gives_a_token_90_days_by_default(staff_user):
+    token, _ = api_token_create(user=staff_user, name="ci", created_by=None)
+    left = token.expires_at - timezone.now()
+    assert timedelta(days=89, hours=23) < left <= timedelta(days=90)
+    assert token.read_only is False
+
+
+def test_it_answers_401_saying_the_token_expired(staff_user):
+    token, key = api_token_create(user=staff_user, name="old", created_by=None, lifetime=timedelta(days=1))
+    assert bearer(key).get(URL).status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = bearer(key).get(URL)
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith(f"The API token {token.prefix}… expired on ")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert post(bearer(key), URL, {"name": "late", "template": "Hi"}).status_code == 401
+    assert not CustomCommand.objects.exists()
+    # Nor does it open the docs.
+    assert Client().get("/api/openapi.json", headers={"Authorization": f"Bearer {key}"}).status_code == 302
+
+
+@pytest.mark.parametrize("lifetime", [timedelta(0), timedelta(hours=23), timedelta(days=731), 90])
+def test_it_refuses_a_lifetime_out_of_bounds(staff_user, lifetime):
+    with pytest.raises(ApiTokenError, match="1 to 730 days"):
+        api_token_create(user=staff_user, name="odd", created_by=None, lifetime=lifetime)
+    assert not ApiToken.objects.exists()
+
+
+def test_it_lets_a_read_only_token_read_but_not_write(staff_user, django_capture_on_commit_callbacks):
+    token, key = api_token_create(user=staff_user, name="grafana", created_by=None, read_only=True)
+    client = bearer(key)
+    assert client.get(URL).status_code == 200
+    assert client.get("/api/v1/timers").status_code == 200
+    for response in (
+        post(client, URL, {"name": "hello", "template": "Hi"}),
+        client.delete(f"{URL}/hello"),
+        post(client, "/api/v1/timers", {"guild_id": GUILD, "member_id": 2, "role_id": 3, "duration": "1h"}),
+    ):
+        assert response.status_code == 403
+        assert (
+            response.json()["detail"]
+            == f"The API token {token.prefix}… is read-only: it may only read (GET), not "
+            + (response.request["REQUEST_METHOD"])
+            + "."
+        )
+    assert not CustomCommand.objects.exists() and not TimedRole.objects.exists()
+
+
+def test_it_refuses_read_only_as_anything_but_a_boolean(staff_user):
+    with pytest.raises(ApiTokenError):
+        api_token_create(user=staff_user, name="odd", created_by=None, read_only=1)
