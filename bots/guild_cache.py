@@ -12,13 +12,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import F
+from django.utils import timezone
 
 from bots.db import call
 from commands.command_templates import CompiledTemplate, compile_template
-from commands.errors import CommandError
-from commands.models import CommandAlias, CustomCommand, GuildSettings
-from commands.services import commands_version, guild_settings_get
+from commands.errors import CustomCommandError
+from commands.models import GuildSettings
+from commands.selectors import command_aliases_for_cache, commands_for_cache
+from commands.services import command_uses_record, commands_version, guild_settings_get
 
 CHECK_SECONDS = 2.0
 
@@ -48,24 +49,16 @@ def _load_settings(guild_id: int) -> tuple[int, GuildSettings]:
 def _load_commands(guild_id: int) -> dict[str, CachedCommand]:
     found: dict[str, CachedCommand] = {}
     by_pk: dict[int, CachedCommand] = {}
-    rows = CustomCommand.objects.filter(guild_id=guild_id).values_list(
-        "pk", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope"
-    )
-    for pk, name, template, enabled, cooldown, scope in rows.iterator(chunk_size=2000):
+    for pk, name, template, enabled, cooldown, scope in commands_for_cache(guild_id=guild_id).iterator(chunk_size=2000):
         try:
             compiled = compile_template(template)
-        except CommandError:
+        except CustomCommandError:
             compiled = None
         by_pk[pk] = found[name] = CachedCommand(pk, name, compiled, enabled, cooldown, scope)
-    for alias, command_pk in CommandAlias.objects.filter(guild_id=guild_id).values_list("name", "command_id"):
+    for alias, command_pk in command_aliases_for_cache(guild_id=guild_id):
         if command_pk in by_pk:
             found[alias] = by_pk[command_pk]
     return found
-
-
-def _flush_usage(counts: dict[int, int], last_used) -> None:
-    for pk, n in counts.items():
-        CustomCommand.objects.filter(pk=pk).update(usage_count=F("usage_count") + n, last_used_at=last_used)
 
 
 class GuildCache:
@@ -122,10 +115,12 @@ class GuildCache:
         self._usage[command_pk] += 1
 
     async def flush_usage(self) -> int:
+        """Write the uses counted since the last flush (``command_uses_record``); return how many."""
         if not self._usage:
             return 0
-        from django.utils import timezone
-
         counts, self._usage = dict(self._usage), Counter()
-        await call(_flush_usage, counts=counts, last_used=timezone.now())
-        return sum(counts.values())
+        try:
+            return await call(command_uses_record, counts=counts, at=timezone.now())
+        except Exception:
+            self._usage.update(counts)  # kept for the next flush rather than lost
+            raise

@@ -11,20 +11,18 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from commands.command_templates import compile_template
-from commands.errors import CommandError, SettingsInvalid
+from commands.errors import CustomCommandError, SettingsInvalid
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
 from commands.services import (
     GUILD_SETTINGS_EDITABLE,
-    command_cooldown_set,
     command_create,
     command_delete,
-    command_edit,
-    command_enabled_set,
     command_name_clean,
+    command_update,
     guild_setting_clean,
     guild_settings_update,
 )
-from ops.large_table_admin import LargeTableAdmin, SearchKey
+from config.admin_tables import LargeTableAdmin, SearchKey
 
 GUILD = SearchKey("guild_id")
 NAME = SearchKey("name", kind="prefix")
@@ -36,7 +34,7 @@ class GuildSettingsForm(forms.ModelForm):
         fields = ("guild_id", *sorted(GUILD_SETTINGS_EDITABLE))
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         for field in GUILD_SETTINGS_EDITABLE & set(cleaned):
             try:
                 guild_setting_clean(field, cleaned[field])
@@ -81,13 +79,13 @@ class CustomCommandForm(forms.ModelForm):
     def clean_name(self):
         try:
             return command_name_clean(self.cleaned_data["name"])
-        except CommandError as exc:
+        except CustomCommandError as exc:
             raise forms.ValidationError(str(exc)) from None
 
     def clean_template(self):
         try:
             compile_template(self.cleaned_data["template"])
-        except CommandError as exc:
+        except CustomCommandError as exc:
             raise forms.ValidationError(str(exc)) from None
         return self.cleaned_data["template"]
 
@@ -119,15 +117,23 @@ class CustomCommandAdmin(LargeTableAdmin):
         return self.readonly_fields + (("guild_id", "name") if obj is not None else ())
 
     def save_model(self, request, obj, form, change):
-        """Save through the services so the rules and the bot's cache stay in step."""
+        """Save through the services so the rules and the bot's cache stay in step.
+
+        A new command is created with all of the form's fields in one service call; an
+        edit sends ``command_update`` only the fields that changed, as the API does.
+        """
         data = form.cleaned_data
+        options = {f: data[f] for f in ("cooldown_seconds", "cooldown_scope", "enabled", "note") if f in data}
         if not change:
-            created = command_create(guild_id=data["guild_id"], name=data["name"], template=data["template"], author_id=None)
+            created = command_create(
+                guild_id=data["guild_id"], name=data["name"], template=data["template"], author_id=None, **options
+            )
             obj.pk = created.pk
-        elif "template" in form.changed_data:
-            command_edit(guild_id=obj.guild_id, name=obj.name, template=data["template"], editor_id=None)
-        command_cooldown_set(guild_id=obj.guild_id, name=obj.name, seconds=data["cooldown_seconds"], scope=data["cooldown_scope"])
-        command_enabled_set(guild_id=obj.guild_id, name=obj.name, enabled=data["enabled"], note=data.get("note", ""))
+        else:
+            fields = ("template", *options)
+            changes = {f: data[f] for f in fields if f in form.changed_data}
+            if changes:
+                command_update(guild_id=obj.guild_id, name=obj.name, **changes)
         obj.refresh_from_db()
 
     def delete_model(self, request, obj):

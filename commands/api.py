@@ -18,13 +18,7 @@ from pydantic import Field
 
 from commands.models import CookieBalance, CustomCommand
 from commands.selectors import command_get, command_list, cookie_leaderboard, cookie_ledger, cookie_standing
-from commands.services import (
-    command_cooldown_set,
-    command_create,
-    command_delete,
-    command_edit,
-    command_enabled_set,
-)
+from commands.services import NAME_PATTERN, command_create, command_delete, command_update
 from commands.services.custom_commands import MAX_COOLDOWN_SECONDS
 from config.api import refusals, requires
 from config.api_fields import DiscordId, NoNul, Snowflake, SnowflakeList
@@ -37,7 +31,6 @@ router = Router()
 COMMAND_ORDER = ("name",)  # unique per guild: the index command_unique_name_per_guild
 BALANCE_ORDER = ("-balance", "member_id")  # the index cookie_leaderboard
 LEDGER_ORDER = ("-created_at", "-pk")
-NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or one of its aliases.")
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 Cursor = Query(None, max_length=1000, description="`next_cursor` of the previous page.")
@@ -163,19 +156,16 @@ def commands_create(request: HttpRequest, guild_id: DiscordId, body: CommandIn):
 def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatch, name: str = CommandName):
     """Change a command's reply, cooldown or enabled flag (only the fields sent)."""
     command = _command_or_404(guild_id, name)
-    if body.template is not None:
-        command = command_edit(guild_id=guild_id, name=command.name, template=body.template, editor_id=body.editor_id)
-    if body.cooldown_seconds is not None or body.cooldown_scope is not None:
-        command = command_cooldown_set(
-            guild_id=guild_id,
-            name=command.name,
-            seconds=command.cooldown_seconds if body.cooldown_seconds is None else body.cooldown_seconds,
-            scope=body.cooldown_scope or command.cooldown_scope,
-        )
-    if body.enabled is not None or body.note is not None:
-        enabled = command.enabled if body.enabled is None else body.enabled
-        note = body.note if body.note is not None else ("" if enabled else command.note)
-        command = command_enabled_set(guild_id=guild_id, name=command.name, enabled=enabled, note=note)
+    command = command_update(
+        guild_id=guild_id,
+        name=command.name,
+        template=body.template,
+        cooldown_seconds=body.cooldown_seconds,
+        cooldown_scope=body.cooldown_scope,
+        enabled=body.enabled,
+        note=body.note,
+        editor_id=body.editor_id,
+    )
     return _command_or_404(guild_id, command.name)
 
 

@@ -6,12 +6,15 @@ import random
 import re
 from datetime import date
 
-from commands.errors import CommandError
+from commands.errors import BuiltinInputInvalid
+from config.numbers import has_non_ascii_digit, parse_int
 
 MAX_DICE = 100
 MAX_SIDES = 1000
 MAX_MODIFIER = 100_000
-_DICE = re.compile(r"^\s*(\d{0,3})\s*d\s*(\d{1,4})\s*(?:([+-])\s*(\d{1,6}))?\s*$", re.IGNORECASE)
+MAX_ROLL = 10**12
+# ASCII digits only (``\d`` also matches ``١`` and ``𝟏``).
+_DICE = re.compile(r"^\s*([0-9]{0,3})\s*d\s*([0-9]{1,4})\s*(?:([+-])\s*([0-9]{1,6}))?\s*$", re.IGNORECASE)
 EIGHT_BALL = (
     "It is certain.",
     "Without a doubt.",
@@ -36,11 +39,11 @@ def dice_roll(expression: str, rng: random.Random | None = None) -> str:
     """Roll ``XdY+Z`` (X up to 100 dice of up to 1000 sides) and describe the result."""
     match = _DICE.match(expression or "")
     if match is None:
-        raise CommandError("Roll dice like `2d6`, `d20` or `3d8+2`.")
+        raise BuiltinInputInvalid("Roll dice like `2d6`, `d20` or `3d8+2`.")
     count = int(match.group(1) or 1)
     sides = int(match.group(2))
     if not 1 <= count <= MAX_DICE or not 2 <= sides <= MAX_SIDES:
-        raise CommandError(f"Use 1 to {MAX_DICE} dice with 2 to {MAX_SIDES} sides.")
+        raise BuiltinInputInvalid(f"Use 1 to {MAX_DICE} dice with 2 to {MAX_SIDES} sides.")
     modifier = int(match.group(4) or 0) * (-1 if match.group(3) == "-" else 1)
     rng = rng or random.SystemRandom()
     rolls = [rng.randint(1, sides) for _ in range(count)]
@@ -56,10 +59,13 @@ def roll_number(text: str, rng: random.Random | None = None) -> str:
     rng = rng or random.SystemRandom()
     if not text:
         return f"🎲 {rng.randint(1, 100)} (1-100)"
-    if text.isdigit():
-        top = int(text[:12])
+    top = parse_int(text, minimum=0)
+    if top is None and has_non_ascii_digit(text):
+        raise BuiltinInputInvalid("Roll a number written with the digits 0-9, like `roll 20`.")
+    if top is not None:
+        top = min(top, MAX_ROLL)
         if top < 2:
-            raise CommandError("Roll a number of 2 or more, like `roll 20`.")
+            raise BuiltinInputInvalid("Roll a number of 2 or more, like `roll 20`.")
         return f"🎲 {rng.randint(1, top)} (1-{top})"
     return dice_roll(text, rng)
 
@@ -74,7 +80,7 @@ def choose_one(text: str, rng: random.Random | None = None) -> str:
     else:
         options = text.split()
     if len(options) < 2:
-        raise CommandError("Give me at least two options, like `choose tea coffee` or `choose red | dark blue`.")
+        raise BuiltinInputInvalid("Give me at least two options, like `choose tea coffee` or `choose red | dark blue`.")
     return (rng or random.SystemRandom()).choice(options)[:1900]
 
 
@@ -83,7 +89,7 @@ def countdown_text(target_text: str, today: date) -> str:
     try:
         target = date.fromisoformat((target_text or "").strip())
     except ValueError:
-        raise CommandError("Give a date as YYYY-MM-DD, like `countdown 2027-01-01`.") from None
+        raise BuiltinInputInvalid("Give a date as YYYY-MM-DD, like `countdown 2027-01-01`.") from None
     days = (target - today).days
     if days > 0:
         return f"⏳ {days} day{'s' if days != 1 else ''} until {target.isoformat()}."

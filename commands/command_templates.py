@@ -39,7 +39,7 @@ class RenderContext:
 class CompiledTemplate:
     """A checked template: literal text and field parts, in order."""
 
-    parts: tuple[tuple[str, object], ...]
+    parts: tuple[tuple[str, str | tuple[str, ...]], ...]  # ("text", …), ("field", name), ("random", options)
     uses_cookies: bool = field(default=False)
 
     def render(self, ctx: RenderContext, rng: random.Random | None = None) -> str:
@@ -56,14 +56,14 @@ class CompiledTemplate:
         }
         out: list[str] = []
         for kind, value in self.parts:
-            if kind == "text":
-                out.append(value)  # type: ignore[arg-type]
-            elif kind == "random":
-                out.append(choose(value))  # type: ignore[arg-type]
+            if isinstance(value, tuple):  # the options of {random: …}
+                out.append(choose(value))
+            elif kind == "text":
+                out.append(value)
             elif value in values:
-                out.append(values[value])  # type: ignore[index]
+                out.append(values[value])
             else:
-                index = int(value)  # type: ignore[arg-type]
+                index = int(value)  # {0}…{9}, checked when the template was compiled
                 out.append(ctx.args[index] if index < len(ctx.args) else "")
         return defuse_mentions("".join(out))[:MAX_OUTPUT_LENGTH]
 
@@ -85,7 +85,7 @@ def compile_template(text: str) -> CompiledTemplate:
         pieces = list(string.Formatter().parse(text))
     except ValueError:
         raise TemplateInvalid("The reply has an unmatched `{` or `}`. Write `{{` or `}}` for a literal brace.") from None
-    parts: list[tuple[str, object]] = []
+    parts: list[tuple[str, str | tuple[str, ...]]] = []
     uses_cookies = False
     for literal, name, spec, conversion in pieces:
         if literal:

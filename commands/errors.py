@@ -1,32 +1,40 @@
-"""Errors of custom commands and cookies; every message is written for the member."""
+"""Errors of custom commands and cookies; every message is written for the member.
+
+Named apart from discord.py's ``CommandError``/``CommandNotFound``/``CommandOnCooldown``,
+which the bot's error handler reads side by side with these.
+"""
 
 from config.errors import ApplicationError
 
 
-class CommandError(ApplicationError):
+class CustomCommandError(ApplicationError):
     """A custom-command request was refused."""
 
 
-class CommandNameInvalid(CommandError):
+class CommandNameInvalid(CustomCommandError):
     pass
 
 
-class CommandExists(CommandError):
+class CommandExists(CustomCommandError):
     http_status = 409
 
 
-class CommandNotFound(CommandError):
+class CustomCommandMissing(CustomCommandError):
     http_status = 404
 
 
-class TemplateInvalid(CommandError):
+class TemplateInvalid(CustomCommandError):
     pass
 
 
-class CommandOnCooldown(CommandError):
+class CustomCommandCooling(CustomCommandError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BuiltinInputInvalid(ApplicationError):
+    """A built-in command (dice, roll, choose, countdown) got input it can't use."""
 
 
 class SettingsInvalid(ApplicationError):

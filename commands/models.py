@@ -78,6 +78,31 @@ class CustomCommand(models.Model):
         return f"{self.name} (guild {self.guild_id})"
 
 
+class CommandCooldown(models.Model):
+    """Until when one caller (a member, a channel or the whole guild) must wait to use a command again.
+
+    A row, not a cache entry: a cooldown is claimed with one conditional UPDATE or INSERT,
+    atomic across processes on SQLite and PostgreSQL alike, and a row is never culled.
+    """
+
+    command = models.ForeignKey(CustomCommand, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=8, choices=CooldownScope.choices)
+    scope_id = models.BigIntegerField(help_text="The member or channel id; 0 for a guild-wide cooldown.")
+    until = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["command", "scope", "scope_id"], name="cooldown_unique_caller"),
+        ]
+        indexes = [
+            # Pruning the cooldowns that have run out.
+            models.Index(fields=["until"], name="cooldown_until"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.command_id} {self.scope}:{self.scope_id} until {self.until:%H:%M:%S}"
+
+
 class CommandAlias(models.Model):
     """Another name for a command; names and aliases share one namespace per guild."""
 

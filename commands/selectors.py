@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
+from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
 from config.database import lag_tolerant_alias
 
 LEADERBOARD_PAGE_SIZE = 10
 MAX_SEARCH_RESULTS = 25
+MAX_NAMES_LISTED = 400
+MAX_TEMPLATE_SHOWN = 1500
 
 
 def command_get(*, guild_id: int, name: str) -> CustomCommand | None:
@@ -38,6 +40,69 @@ def command_search(*, guild_id: int, query: str) -> QuerySet[CustomCommand]:
 
 def command_aliases(*, command: CustomCommand) -> list[str]:
     return list(command.aliases.order_by("name").values_list("name", flat=True))
+
+
+def command_names(*, guild_id: int, query: str | None = None, enabled_only: bool = False) -> QuerySet:
+    """The names of the guild's commands (``query`` narrows to a search), as a values list."""
+    rows = command_search(guild_id=guild_id, query=query) if query else command_list(guild_id=guild_id)
+    if enabled_only:
+        rows = rows.filter(enabled=True)
+    return rows.values_list("name", flat=True)
+
+
+def command_names_page(*, guild_id: int, query: str | None = None, limit: int = MAX_NAMES_LISTED) -> list[str]:
+    """Up to ``limit`` names for a chat listing."""
+    return list(command_names(guild_id=guild_id, query=query)[:limit])
+
+
+def command_names_listing(*, guild_id: int, limit: int) -> tuple[list[str], int]:
+    """Up to ``limit`` names of the guild's enabled commands, and how many there are in all (for `help`)."""
+    rows = command_names(guild_id=guild_id, enabled_only=True)
+    return list(rows[:limit]), rows.count()
+
+
+def command_template_block(template: str, limit: int = MAX_TEMPLATE_SHOWN) -> str:
+    """A reply template shown as written, in a code block nobody can close early."""
+    return "```\n" + template.replace("```", "`\u200b``")[:limit] + "\n```"
+
+
+def command_describe(*, guild_id: int, name: str) -> str | None:
+    """A command's details as chat shows them (`/command show` and `help <name>`), or None."""
+    command = command_get(guild_id=guild_id, name=name)
+    if command is None:
+        return None
+    aliases = command_aliases(command=command)
+    lines = [
+        f"**{command.name}** — {'enabled' if command.enabled else 'disabled'}; used {command.usage_count} times",
+        f"author: {f'<@{command.author_id}>' if command.author_id else 'unknown'}"
+        + (f"; last edited <t:{int(command.edited_at.timestamp())}:R>" if command.edited_at else ""),
+    ]
+    if aliases:
+        lines.append("aliases: " + ", ".join(f"`{a}`" for a in aliases))
+    if command.cooldown_seconds:
+        lines.append(f"cooldown: {command.cooldown_seconds}s per {command.cooldown_scope}")
+    if command.note:
+        lines.append(f"note: {command.note}")
+    lines.append(command_template_block(command.template))
+    return "\n".join(lines)
+
+
+def command_raw(*, guild_id: int, name: str, limit: int = MAX_TEMPLATE_SHOWN) -> str | None:
+    """A command's reply template as written (`/command raw`), or None."""
+    command = command_get(guild_id=guild_id, name=name)
+    return None if command is None else command_template_block(command.template, limit)
+
+
+def commands_for_cache(*, guild_id: int) -> QuerySet:
+    """What a bot keeps of each of the guild's commands, as tuples (streamed in chunks)."""
+    return CustomCommand.objects.filter(guild_id=guild_id).values_list(
+        "pk", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope"
+    )
+
+
+def command_aliases_for_cache(*, guild_id: int) -> QuerySet:
+    """``(alias, command pk)`` for every alias in the guild."""
+    return CommandAlias.objects.filter(guild_id=guild_id).values_list("name", "command_id")
 
 
 def cookie_balance(*, guild_id: int, member_id: int) -> int:
@@ -103,3 +168,8 @@ def cookie_leaderboard_position(*, guild_id: int, member_id: int) -> int | None:
         return None
     ahead = Q(balance__gt=balance) | Q(balance=balance, member_id__lt=member_id)
     return CookieBalance.objects.using(lag_tolerant_alias()).filter(ahead, guild_id=guild_id).count()
+
+
+def leaderboard_is_public(*, guild_id: int) -> bool:
+    """Whether the guild publishes its leaderboard at /leaderboard/<guild id>/."""
+    return GuildSettings.objects.filter(guild_id=guild_id, public_leaderboard=True).exists()

@@ -16,20 +16,19 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from commands.models import GuildSettings
-from commands.selectors import cookie_leaderboard, cookie_leaderboard_position, cookie_standing
+from commands.selectors import cookie_leaderboard, cookie_leaderboard_position, cookie_standing, leaderboard_is_public
+from config.numbers import parse_int
 
 STAFF_PAGE_SIZE = 50
 PUBLIC_PAGE_SIZE = 25
 PUBLIC_MAX_PAGE = 100
+STAFF_MAX_PAGE = 1_000_000  # 50 million rows in: past any guild, and an OFFSET every database takes
 MAX_ID = 2**63 - 1
 
 
-def _positive_int(raw: str | None, default: int | None = None) -> int | None:
-    raw = (raw or "").strip()
-    if raw.isdigit() and 0 < int(raw) <= MAX_ID:
-        return int(raw)
-    return default
+def _page(raw: str | None, last: int = STAFF_MAX_PAGE) -> int:
+    """The page asked for, at most ``last``; anything that isn't a number 1 or more in digits 0-9 is page 1."""
+    return min(parse_int(raw, minimum=1) or 1, last)
 
 
 @staff_member_required
@@ -39,15 +38,15 @@ def leaderboard_staff(request, guild_id: int | None = None):
     if not request.user.has_perm("commands.view_cookiebalance"):
         raise PermissionDenied
     if guild_id is None:
-        picked = _positive_int(request.GET.get("guild"))
+        picked = parse_int(request.GET.get("guild"), minimum=1, maximum=MAX_ID)
         if picked is not None:
             return redirect("leaderboard:staff", guild_id=picked)
         context = {**admin.site.each_context(request), "title": "Cookie leaderboard", "guild_id": None}
         return TemplateResponse(request, "commands/leaderboard_staff.html", context)
     if guild_id > MAX_ID:
         raise Http404
-    page = _positive_int(request.GET.get("page"), 1)
-    member = _positive_int(request.GET.get("member"))
+    page = _page(request.GET.get("page"))
+    member = parse_int(request.GET.get("member"), minimum=1, maximum=MAX_ID)
     standing = None
     if member is not None:
         standing = cookie_standing(guild_id=guild_id, member_id=member)
@@ -66,7 +65,7 @@ def leaderboard_staff(request, guild_id: int | None = None):
         "page": page,
         "previous_url": f"{base}?page={page - 1}" if page > 1 else None,
         "next_url": f"{base}?page={page + 1}" if len(standings) == STAFF_PAGE_SIZE else None,
-        "public_enabled": GuildSettings.objects.filter(guild_id=guild_id, public_leaderboard=True).exists(),
+        "public_enabled": leaderboard_is_public(guild_id=guild_id),
     }
     return TemplateResponse(request, "commands/leaderboard_staff.html", context)
 
@@ -74,9 +73,9 @@ def leaderboard_staff(request, guild_id: int | None = None):
 @require_GET
 def leaderboard_public(request, guild_id: int):
     """The public, read-only leaderboard: 404 unless the guild turned it on."""
-    if guild_id > MAX_ID or not GuildSettings.objects.filter(guild_id=guild_id, public_leaderboard=True).exists():
+    if guild_id > MAX_ID or not leaderboard_is_public(guild_id=guild_id):
         raise Http404("No public leaderboard here.")
-    page = min(_positive_int(request.GET.get("page"), 1), PUBLIC_MAX_PAGE)
+    page = _page(request.GET.get("page"), PUBLIC_MAX_PAGE)
     standings = cookie_leaderboard(guild_id=guild_id, page=page, per_page=PUBLIC_PAGE_SIZE)
     base = reverse("leaderboard-public", args=[guild_id])
     context = {

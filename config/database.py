@@ -143,4 +143,4 @@ def close_pools_before_fork() -> None:
         conn = connections[alias]
         if alias in getattr(type(conn), "_connection_pools", {}):
             conn.close()
-            conn.close_pool()
+            conn.close_pool()  # type: ignore[attr-defined]  # the PostgreSQL backend's, checked just above

@@ -98,7 +98,8 @@ def _after(order: Sequence[str], values: Sequence[Any]) -> Q:
             clause &= Q(**{keys[earlier][0]: values[earlier]})
         after = clause if after is None else after | clause
     first, descending = keys[0]
-    return Q(**{f"{first}__{'lte' if descending else 'gte'}": values[0]}) & after
+    bound = Q(**{f"{first}__{'lte' if descending else 'gte'}": values[0]})
+    return bound if after is None else bound & after
 
 
 def page_query(queryset: QuerySet[T], *, order: Sequence[str], cursor: str | None, limit: int) -> QuerySet[T]:

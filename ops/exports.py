@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
 from config.database import lag_tolerant_alias
+from config.numbers import parse_int
 from timers.models import TimedRole
 
 logger = logging.getLogger(__name__)
@@ -201,12 +202,14 @@ def export_download(request, dataset: str, fmt: str):
         raise Http404("No such export.")
     if not request.user.has_perm(spec.permission):
         raise PermissionDenied
-    queryset = spec.model.objects.using(lag_tolerant_alias()).all()
+    queryset = spec.model._default_manager.using(lag_tolerant_alias()).all()
     guild = request.GET.get("guild", "").strip()
     if guild:
-        if not guild.isdigit() or not 0 < int(guild) <= MAX_ID:
-            return HttpResponseBadRequest("guild must be a numeric guild id.", content_type="text/plain")
-        queryset = queryset.filter(guild_id=int(guild))
+        guild_id = parse_int(guild, minimum=1, maximum=MAX_ID)
+        if guild_id is None:
+            return HttpResponseBadRequest("guild must be a numeric guild id (digits 0-9).", content_type="text/plain")
+        queryset = queryset.filter(guild_id=guild_id)
+        guild = str(guild_id)
     rows = export_rows(spec, queryset)
     lines = csv_lines(spec, rows) if fmt == "csv" else jsonl_lines(spec, rows)
     response = StreamingHttpResponse((line.encode() for line in lines), content_type=CONTENT_TYPES[fmt])

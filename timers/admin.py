@@ -14,27 +14,155 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 
+from config.admin_tables import MAX_ID, LargeTableAdmin, SearchKey
 from config.errors import ApplicationError
-from ops.large_table_admin import LargeTableAdmin, SearchKey
+from config.numbers import parse_int
 from timers.durations import parse_duration
 from timers.models import LIVE_STATES, AllowedRole, RoleReport, TimedRole, TimerEvent, TimerSettings, TimerState
 from timers.notify import timer_role_sync_later
-from timers.services import TimerChange, timer_add, timer_clear, timer_pause, timer_resume
+from timers.services import (
+    TimerChange,
+    allowed_role_add,
+    allowed_role_remove,
+    report_remove,
+    report_set,
+    timer_add,
+    timer_clear,
+    timer_pause,
+    timer_resume,
+    timer_settings_update,
+    timer_warnings_set,
+)
+from timers.services.guild_config import (
+    MAX_REPORT_MINUTES,
+    MAX_THRESHOLDS,
+    MIN_REPORT_MINUTES,
+    timer_warning_minutes_clean,
+)
 
 # Actions change timers one at a time through the services; a whole role has pause-all.
 MAX_TIMERS_PER_ACTION = 100
 
 
+class TimerSettingsForm(forms.ModelForm):
+    admin_role_id = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="May manage other members' timers (empty = Manage Roles only)."
+    )
+    warning_minutes = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text=f"Minutes before expiry at which a warning is sent, like 60, 10, 1 (at most {MAX_THRESHOLDS}; empty = none).",
+    )
+
+    class Meta:
+        model = TimerSettings
+        fields = ("guild_id", "admin_role_id", "warning_minutes")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["warning_minutes"] = ", ".join(str(m) for m in self.instance.warning_minutes)
+
+    def clean_warning_minutes(self) -> list[int]:
+        values = [parse_int(part) for part in self.cleaned_data["warning_minutes"].replace(",", " ").split()]
+        if None in values:
+            raise forms.ValidationError("Write the warning times as whole minutes with the digits 0-9, like 60, 10, 1.")
+        try:
+            return timer_warning_minutes_clean([v for v in values if v is not None])
+        except ApplicationError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 @admin.register(TimerSettings)
 class TimerSettingsAdmin(admin.ModelAdmin):
+    form = TimerSettingsForm
     list_display = ("guild_id", "admin_role_id", "warning_minutes", "updated_at")
     search_fields = ("=guild_id",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("guild_id",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        """Save through the services: their limits, and live timers' next warnings rescheduled."""
+        data = form.cleaned_data
+        if not change or "admin_role_id" in form.changed_data:
+            timer_settings_update(guild_id=obj.guild_id, admin_role_id=data["admin_role_id"])
+        if not change or "warning_minutes" in form.changed_data:
+            timer_warnings_set(guild_id=obj.guild_id, minutes=data["warning_minutes"])
+        obj.pk = TimerSettings.objects.values_list("pk", flat=True).get(guild_id=obj.guild_id)
+        obj.refresh_from_db()
+
+
+class AllowedRoleForm(forms.ModelForm):
+    role_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+
+    class Meta:
+        model = AllowedRole
+        fields = ("guild_id", "role_id")
 
 
 @admin.register(AllowedRole)
 class AllowedRoleAdmin(admin.ModelAdmin):
+    form = AllowedRoleForm
     list_display = ("guild_id", "role_id", "added_by_id", "created_at")
     search_fields = ("=guild_id", "=role_id")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A listed role is its guild and role: change one by removing it and adding another.
+        return ("guild_id", "role_id", "added_by_id", "created_at") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.pk = allowed_role_add(guild_id=obj.guild_id, role_id=obj.role_id, actor_id=None).pk
+
+    def delete_model(self, request, obj):
+        allowed_role_remove(guild_id=obj.guild_id, role_id=obj.role_id)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            self.delete_model(request, role)
+
+
+class RoleReportForm(forms.ModelForm):
+    role_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+    channel_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+    interval_minutes = forms.IntegerField(
+        min_value=MIN_REPORT_MINUTES, max_value=MAX_REPORT_MINUTES, initial=1440, help_text="From 60 (hourly) to 43200 (30 days)."
+    )
+
+    class Meta:
+        model = RoleReport
+        fields = ("guild_id", "role_id", "channel_id", "interval_minutes")
+
+
+@admin.register(RoleReport)
+class RoleReportAdmin(admin.ModelAdmin):
+    form = RoleReportForm
+    list_display = ("guild_id", "role_id", "channel_id", "interval_minutes", "next_run_at", "last_run_at")
+    search_fields = ("=guild_id",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A report is its guild, role and channel; the interval is what changes.
+        identity = ("guild_id", "role_id", "channel_id") if obj is not None else ()
+        return (*identity, "next_run_at", "last_run_at")
+
+    def save_model(self, request, obj, form, change):
+        """Through ``report_set``: its limits, and the next run moved to match the interval."""
+        saved = report_set(
+            guild_id=obj.guild_id,
+            role_id=obj.role_id,
+            channel_id=obj.channel_id,
+            interval_minutes=form.cleaned_data["interval_minutes"],
+            actor_id=None,
+        )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        report_remove(guild_id=obj.guild_id, report_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for report in queryset:
+            self.delete_model(request, report)
 
 
 class TimerEventInline(admin.TabularInline):
@@ -171,9 +299,3 @@ class TimerEventAdmin(LargeTableAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-@admin.register(RoleReport)
-class RoleReportAdmin(admin.ModelAdmin):
-    list_display = ("guild_id", "role_id", "channel_id", "interval_minutes", "next_run_at", "last_run_at")
-    search_fields = ("=guild_id",)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from bots.db import call
 from commands.builtin_replies import EIGHT_BALL, choose_one, countdown_text, dice_roll, roll_number
 from commands.command_templates import defuse_mentions
-from commands.selectors import command_aliases, command_get, command_list
+from commands.selectors import command_describe, command_names_listing
 from timers.durations import format_duration
 
 BUILTINS_HELP = (
@@ -21,25 +21,6 @@ BUILTINS_HELP = (
     "`cookies [@member]` · `/timer …`"
 )
 MAX_LISTED = 60
-
-
-def _command_names(guild_id: int) -> tuple[list[str], int]:
-    rows = command_list(guild_id=guild_id).filter(enabled=True)
-    return list(rows.values_list("name", flat=True)[:MAX_LISTED]), rows.count()
-
-
-def _command_detail(guild_id: int, name: str) -> str | None:
-    command = command_get(guild_id=guild_id, name=name)
-    if command is None:
-        return None
-    aliases = command_aliases(command=command)
-    lines = [f"**{command.name}**{' (disabled)' if not command.enabled else ''}: used {command.usage_count} times"]
-    if aliases:
-        lines.append("aliases: " + ", ".join(aliases))
-    if command.cooldown_seconds:
-        lines.append(f"cooldown: {command.cooldown_seconds}s per {command.cooldown_scope}")
-    lines.append("```\n" + command.template.replace("```", "`\u200b``")[:1500] + "\n```")
-    return "\n".join(lines)
 
 
 class Builtins(commands.Cog):
@@ -55,10 +36,10 @@ class Builtins(commands.Cog):
             await ctx.send(f"Built-ins: {BUILTINS_HELP}")
             return
         if name:
-            detail = await call(_command_detail, guild_id=ctx.guild.id, name=name)
+            detail = await call(command_describe, guild_id=ctx.guild.id, name=name)
             await ctx.send(defuse_mentions(detail) if detail else f"There is no command called `{name[:32]}`.")
             return
-        names, total = await call(_command_names, guild_id=ctx.guild.id)
+        names, total = await call(command_names_listing, guild_id=ctx.guild.id, limit=MAX_LISTED)
         custom = ", ".join(f"`{prefix}{n}`" for n in names) or "none yet"
         more = f" and {total - len(names)} more (see `{prefix}listCommands`)" if total > len(names) else ""
         await ctx.send(f"Built-ins: {BUILTINS_HELP}\nThis server's commands: {custom}{more}")

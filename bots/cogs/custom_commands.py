@@ -10,26 +10,19 @@ from discord.ext import commands
 from bots.checks import command_manager
 from bots.db import call
 from commands.command_templates import RenderContext, defuse_mentions
-from commands.errors import CommandOnCooldown
-from commands.selectors import command_aliases, command_get, command_list, command_search, cookie_balance
+from commands.errors import CustomCommandCooling
+from commands.selectors import command_describe, command_names_page, command_raw, cookie_balance
 from commands.services import (
     command_alias_add,
     command_alias_remove,
-    command_cooldown_set,
     command_cooldown_take,
     command_create,
     command_delete,
-    command_edit,
-    command_enabled_set,
+    command_update,
 )
 
 logger = logging.getLogger(__name__)
 MAX_REPLY = 2000
-
-
-def _names_page(guild_id: int, query: str | None = None) -> list[str]:
-    rows = command_search(guild_id=guild_id, query=query) if query else command_list(guild_id=guild_id)
-    return list(rows.values_list("name", flat=True)[:400])
 
 
 def _join_names(names: list[str], prefix: str, empty: str) -> str:
@@ -42,32 +35,6 @@ def _join_names(names: list[str], prefix: str, empty: str) -> str:
             return f"{text} … and {len(names) - index} more"
         text = f"{text}, {piece}" if text else piece
     return text
-
-
-def _describe(guild_id: int, name: str) -> str | None:
-    command = command_get(guild_id=guild_id, name=name)
-    if command is None:
-        return None
-    aliases = command_aliases(command=command)
-    parts = [
-        f"**{command.name}** — {'enabled' if command.enabled else 'disabled'}; used {command.usage_count} times",
-        f"author: {f'<@{command.author_id}>' if command.author_id else 'unknown'}"
-        + (f"; last edited <t:{int(command.edited_at.timestamp())}:R>" if command.edited_at else ""),
-    ]
-    if aliases:
-        parts.append("aliases: " + ", ".join(f"`{a}`" for a in aliases))
-    if command.cooldown_seconds:
-        parts.append(f"cooldown: {command.cooldown_seconds}s per {command.cooldown_scope}")
-    if command.note:
-        parts.append(f"note: {command.note}")
-    return "\n".join(parts)
-
-
-def _raw(guild_id: int, name: str) -> str | None:
-    command = command_get(guild_id=guild_id, name=name)
-    if command is None:
-        return None
-    return "```\n" + command.template.replace("```", "`\u200b``")[: MAX_REPLY - 10] + "\n```"
 
 
 class CustomCommands(commands.Cog):
@@ -106,7 +73,7 @@ class CustomCommands(commands.Cog):
                     member_id=message.author.id,
                     channel_id=message.channel.id,
                 )
-        except CommandOnCooldown as exc:
+        except CustomCommandCooling as exc:
             await message.reply(str(exc), mention_author=False)
             return
         cookies = None
@@ -146,7 +113,7 @@ class CustomCommands(commands.Cog):
     @commands.guild_only()
     async def list_commands(self, ctx: commands.Context) -> None:
         """List this server's custom commands."""
-        names = await call(_names_page, guild_id=ctx.guild.id)
+        names = await call(command_names_page, guild_id=ctx.guild.id)
         await ctx.send(_join_names(names, ctx.clean_prefix, "No custom commands yet."))
 
     # -- /command -----------------------------------------------------------------------
@@ -154,7 +121,7 @@ class CustomCommands(commands.Cog):
     @commands.guild_only()
     async def command_group(self, ctx: commands.Context) -> None:
         """List this server's custom commands."""
-        names = await call(_names_page, guild_id=ctx.guild.id)
+        names = await call(command_names_page, guild_id=ctx.guild.id)
         await ctx.send(_join_names(names, _prefix(ctx), "No custom commands yet."))
 
     @command_group.command(name="add")
@@ -167,7 +134,7 @@ class CustomCommands(commands.Cog):
     @command_manager()
     async def command_edit(self, ctx: commands.Context, name: str, *, template: str) -> None:
         """Replace a custom command's reply."""
-        edited = await call(command_edit, guild_id=ctx.guild.id, name=name, template=template, editor_id=ctx.author.id)
+        edited = await call(command_update, guild_id=ctx.guild.id, name=name, template=template, editor_id=ctx.author.id)
         self.bot.guild_cache.forget(ctx.guild.id)
         await ctx.send(f"Updated `{edited.name}`.")
 
@@ -180,26 +147,28 @@ class CustomCommands(commands.Cog):
     @command_group.command(name="show")
     async def command_show(self, ctx: commands.Context, name: str) -> None:
         """Show a custom command's details."""
-        text = await call(_describe, guild_id=ctx.guild.id, name=name)
+        text = await call(command_describe, guild_id=ctx.guild.id, name=name)
         await ctx.send(defuse_mentions(text) if text else f"There is no command called `{name[:32]}`.")
 
     @command_group.command(name="raw")
     async def command_raw(self, ctx: commands.Context, name: str) -> None:
         """Show a custom command's reply template as written."""
-        text = await call(_raw, guild_id=ctx.guild.id, name=name)
+        text = await call(command_raw, guild_id=ctx.guild.id, name=name, limit=MAX_REPLY - 10)
         await ctx.send(defuse_mentions(text) if text else f"There is no command called `{name[:32]}`.")
 
     @command_group.command(name="search")
     async def command_search_(self, ctx: commands.Context, *, query: str) -> None:
         """Find custom commands by name or reply text."""
-        names = await call(_names_page, guild_id=ctx.guild.id, query=query)
+        names = await call(command_names_page, guild_id=ctx.guild.id, query=query)
         await ctx.send(_join_names(names, _prefix(ctx), f"No command matches `{defuse_mentions(query[:50])}`."))
 
     @command_group.command(name="cooldown")
     @command_manager()
     async def command_cooldown(self, ctx: commands.Context, name: str, seconds: int, scope: str = "member") -> None:
         """Set a cooldown (seconds; per member, channel or guild). 0 turns it off."""
-        command = await call(command_cooldown_set, guild_id=ctx.guild.id, name=name, seconds=seconds, scope=scope.lower())
+        command = await call(
+            command_update, guild_id=ctx.guild.id, name=name, cooldown_seconds=seconds, cooldown_scope=scope.lower()
+        )
         self.bot.guild_cache.forget(ctx.guild.id)
         state = f"{seconds}s per {command.cooldown_scope}" if seconds else "off"
         await ctx.send(f"Cooldown of `{command.name}`: {state}.")
@@ -233,7 +202,7 @@ class CustomCommands(commands.Cog):
         await self._set_enabled(ctx, name, False)
 
     async def _set_enabled(self, ctx: commands.Context, name: str, enabled: bool) -> None:
-        command = await call(command_enabled_set, guild_id=ctx.guild.id, name=name, enabled=enabled)
+        command = await call(command_update, guild_id=ctx.guild.id, name=name, enabled=enabled)
         self.bot.guild_cache.forget(ctx.guild.id)
         await ctx.send(f"`{command.name}` is {'on' if enabled else 'off'}.")
 

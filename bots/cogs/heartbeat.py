@@ -1,5 +1,6 @@
-"""Every 15 s: one heartbeat row per shard (for /health/ready and the status page) and the
-custom-command usage counts gathered in memory since the last beat."""
+"""Every 15 s: one heartbeat row per shard (for /health/ready and the status page), the
+custom-command usage counts gathered in memory since the last beat, and a prune of the
+command cooldowns that have run out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 from discord.ext import commands, tasks
 
 from bots.db import call
+from commands.services import command_cooldowns_prune
 from ops.services import shard_heartbeat_record
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Heartbeat(commands.Cog):
     async def beat(self) -> None:
         try:
             await self.bot.guild_cache.flush_usage()
+            await call(command_cooldowns_prune)
             shard_count = self.bot.shard_count or 1
             for shard_id, shard in self.bot.shards.items():
                 latency = shard.latency

@@ -1,5 +1,6 @@
 """Writes for custom commands, cookies and guild settings (see the modules for each)."""
 
+from commands.services.command_usage import command_cooldown_take, command_cooldowns_prune, command_uses_record
 from commands.services.cookies import (
     CookieChange,
     cookie_give,
@@ -9,16 +10,13 @@ from commands.services.cookies import (
 )
 from commands.services.custom_commands import (
     BUILTIN_NAMES,
+    NAME_PATTERN,
     command_alias_add,
     command_alias_remove,
-    command_cooldown_set,
-    command_cooldown_take,
     command_create,
     command_delete,
-    command_edit,
-    command_enabled_set,
     command_name_clean,
-    command_use,
+    command_update,
     commands_version,
     commands_version_bump,
 )

@@ -19,6 +19,7 @@ from commands.errors import CookieError, CookieOnCooldown
 from commands.models import CookieBalance, CookieLedger, LedgerReason
 from commands.services.guild_settings import guild_settings_get
 from config.database import lock_for_transaction, retry_transient
+from config.numbers import is_int
 
 MAX_BALANCE = 10**15
 # The sign follows the mention on the same line: spaces between are fine, a line break is not
@@ -88,7 +89,7 @@ def cookie_give(
     now: datetime | None = None,
 ) -> CookieChange:
     """Give (delta=+1) or take (delta=-1) one cookie, under the guild's rules."""
-    if delta not in (1, -1):
+    if not is_int(delta) or delta not in (1, -1):
         raise CookieError("Cookies go one at a time: `++` gives one, `--` takes one.")
     if giver_id == receiver_id:
         raise CookieError("You can't give yourself cookies." if delta > 0 else "You can't take your own cookies.")
@@ -128,7 +129,7 @@ def cookie_give(
 @retry_transient()
 def cookie_set(*, guild_id: int, member_id: int, balance: int, actor_id: int | None) -> CookieChange:
     """Set a member's count (admins); the ledger records the difference."""
-    if not isinstance(balance, int) or abs(balance) > MAX_BALANCE:
+    if not is_int(balance, minimum=-MAX_BALANCE, maximum=MAX_BALANCE):
         raise CookieError(f"A cookie count is a whole number up to {MAX_BALANCE:,}.")
     rules = guild_settings_get(guild_id)
     if balance < 0 and not rules.cookie_allow_negative:

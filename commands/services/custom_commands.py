@@ -1,4 +1,4 @@
-"""Custom commands: naming rules, create/edit/delete, aliases, cooldowns and use."""
+"""Custom commands: naming rules, create/update/delete, aliases, and the version the bots cache by."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import time
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from commands.command_templates import compile_template
-from commands.errors import CommandError, CommandExists, CommandNameInvalid, CommandNotFound, CommandOnCooldown
+from commands.errors import CommandExists, CommandNameInvalid, CustomCommandError, CustomCommandMissing
 from commands.models import CommandAlias, CooldownScope, CustomCommand
 from config.database import lock_for_transaction, retry_transient
+from config.numbers import is_int
 
-NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
+# How a command name may be typed (any case; it is stored lower-cased). The API's path uses it too.
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+_NAME = re.compile(NAME_PATTERN)
 MAX_COOLDOWN_SECONDS = 7 * 86_400
 MAX_ALIASES = 10
 MAX_EDITORS_KEPT = 25
@@ -49,7 +51,7 @@ BUILTIN_NAMES = frozenset(
 def command_name_clean(name: str) -> str:
     """Lower-case and check a command name; raise CommandNameInvalid with the rule."""
     cleaned = (name or "").strip().lower()
-    if not NAME_PATTERN.fullmatch(cleaned):
+    if not _NAME.fullmatch(cleaned):
         raise CommandNameInvalid("A command name is 1 to 32 characters of a-z, 0-9, `_` and `-`.")
     if cleaned in BUILTIN_NAMES:
         raise CommandNameInvalid(f"`{cleaned}` is a built-in command; pick another name.")
@@ -57,8 +59,18 @@ def command_name_clean(name: str) -> str:
 
 
 def commands_version(guild_id: int) -> int:
-    """A number that changes whenever the guild's commands change (for the bot's cache)."""
-    return cache.get(_version_key(guild_id), 0)
+    """A number that changes whenever the guild's commands or settings change (for the bots' caches).
+
+    It is only a hint to reload, so it may live in a cache that evicts: a lost value is
+    replaced by a fresh one, which differs from whatever any bot holds, so every bot
+    reloads from the database (a lost version costs one reload, never a stale guild).
+    """
+    key = _version_key(guild_id)
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, time.time_ns(), timeout=None)
+        version = cache.get(key)
+    return version if version is not None else time.time_ns()
 
 
 def _version_key(guild_id: int) -> str:
@@ -87,8 +99,34 @@ def _resolve_for_update(guild_id: int, name: str) -> CustomCommand:
         if alias is not None:
             command = CustomCommand.objects.select_for_update().get(pk=alias.command_id)
     if command is None:
-        raise CommandNotFound(f"There is no command called `{name[:32]}`.")
+        raise CustomCommandMissing(f"There is no command called `{name[:32]}`.")
     return command
+
+
+def _check_fields(
+    *,
+    template: object,
+    cooldown_seconds: object = None,
+    cooldown_scope: object = None,
+    enabled: object = None,
+    note: object = None,
+    member_id: object = None,
+) -> None:
+    """Refuse a bad value for any field given (None = not given), before anything is written."""
+    if template is not None:
+        if not isinstance(template, str):
+            raise CustomCommandError("A command's reply is text.")
+        compile_template(template)
+    if cooldown_seconds is not None and not is_int(cooldown_seconds, minimum=0, maximum=MAX_COOLDOWN_SECONDS):
+        raise CustomCommandError(f"A cooldown is a whole number of seconds between 0 and {MAX_COOLDOWN_SECONDS}.")
+    if cooldown_scope is not None and cooldown_scope not in CooldownScope.values:
+        raise CustomCommandError("A cooldown applies per `member`, `channel` or `guild`.")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise CustomCommandError("A command is either enabled or disabled.")
+    if note is not None and not isinstance(note, str):
+        raise CustomCommandError("A note is text.")
+    if member_id is not None and not is_int(member_id, minimum=1):
+        raise CustomCommandError("An author or editor is a member id.")
 
 
 def _after_commit_bump(guild_id: int) -> None:
@@ -96,10 +134,22 @@ def _after_commit_bump(guild_id: int) -> None:
 
 
 @retry_transient()
-def command_create(*, guild_id: int, name: str, template: str, author_id: int | None) -> CustomCommand:
+def command_create(
+    *,
+    guild_id: int,
+    name: str,
+    template: str,
+    author_id: int | None,
+    cooldown_seconds: int = 0,
+    cooldown_scope: str = CooldownScope.MEMBER,
+    enabled: bool = True,
+    note: str = "",
+) -> CustomCommand:
     """Add a command; the name must be free (commands and aliases share one namespace)."""
     name = command_name_clean(name)
-    compile_template(template)
+    options = {"cooldown_seconds": cooldown_seconds, "cooldown_scope": cooldown_scope, "enabled": enabled, "note": note}
+    _check_fields(template=template, member_id=author_id, **options)
+    fields = {**options, "template": template, "author_id": author_id, "note": note.strip()[:200]}
     with transaction.atomic():
         # Names and aliases live in two tables; one lock per guild keeps them unique together.
         lock_for_transaction("command-names", guild_id)
@@ -107,7 +157,7 @@ def command_create(*, guild_id: int, name: str, template: str, author_id: int | 
             raise CommandExists(f"A command or alias called `{name}` already exists.")
         try:
             with transaction.atomic():
-                command = CustomCommand.objects.create(guild_id=guild_id, name=name, template=template, author_id=author_id)
+                command = CustomCommand.objects.create(guild_id=guild_id, name=name, **fields)
         except IntegrityError:
             raise CommandExists(f"A command or alias called `{name}` already exists.") from None
         _after_commit_bump(guild_id)
@@ -115,18 +165,58 @@ def command_create(*, guild_id: int, name: str, template: str, author_id: int | 
 
 
 @retry_transient()
-def command_edit(*, guild_id: int, name: str, template: str, editor_id: int | None) -> CustomCommand:
-    """Replace a command's reply, recording who edited it and when."""
-    compile_template(template)
+def command_update(
+    *,
+    guild_id: int,
+    name: str,
+    template: str | None = None,
+    cooldown_seconds: int | None = None,
+    cooldown_scope: str | None = None,
+    enabled: bool | None = None,
+    note: str | None = None,
+    editor_id: int | None = None,
+) -> CustomCommand:
+    """Change some of a command's reply, cooldown, enabled flag and note, in one transaction.
+
+    Only the fields given change; a bad value changes nothing. A new reply records who
+    edited it and when. Turning a disabled command back on clears its note (the reason it
+    was off) unless a note is given with it.
+    """
+    _check_fields(
+        template=template,
+        cooldown_seconds=cooldown_seconds,
+        cooldown_scope=cooldown_scope,
+        enabled=enabled,
+        note=note,
+        member_id=editor_id,
+    )
     with transaction.atomic():
         command = _resolve_for_update(guild_id, name)
-        command.template = template
-        command.edited_at = timezone.now()
-        if editor_id is not None:
-            editors = [e for e in command.editor_ids if e != editor_id] + [editor_id]
-            command.editor_ids = editors[-MAX_EDITORS_KEPT:]
-        command.save(update_fields=["template", "edited_at", "editor_ids"])
-        _after_commit_bump(guild_id)
+        changed: list[str] = []
+        if template is not None:
+            command.template = template
+            command.edited_at = timezone.now()
+            if editor_id is not None:
+                editors = [e for e in command.editor_ids if e != editor_id] + [editor_id]
+                command.editor_ids = editors[-MAX_EDITORS_KEPT:]
+            changed += ["template", "edited_at", "editor_ids"]
+        if cooldown_seconds is not None:
+            command.cooldown_seconds = cooldown_seconds
+            changed.append("cooldown_seconds")
+        if cooldown_scope is not None:
+            command.cooldown_scope = cooldown_scope
+            changed.append("cooldown_scope")
+        if note is None and enabled and not command.enabled:
+            note = ""
+        if enabled is not None:
+            command.enabled = enabled
+            changed.append("enabled")
+        if note is not None:
+            command.note = note.strip()[:200]
+            changed.append("note")
+        if changed:
+            command.save(update_fields=changed)
+            _after_commit_bump(guild_id)
     return command
 
 
@@ -151,7 +241,7 @@ def command_alias_add(*, guild_id: int, name: str, alias: str) -> CommandAlias:
         if _name_taken(guild_id, alias):
             raise CommandExists(f"A command or alias called `{alias}` already exists.")
         if command.aliases.count() >= MAX_ALIASES:
-            raise CommandError(f"`{command.name}` already has {MAX_ALIASES} aliases, the most it can have.")
+            raise CustomCommandError(f"`{command.name}` already has {MAX_ALIASES} aliases, the most it can have.")
         created = CommandAlias.objects.create(guild_id=guild_id, name=alias, command=command)
         _after_commit_bump(guild_id)
     return created
@@ -164,69 +254,8 @@ def command_alias_remove(*, guild_id: int, alias: str) -> str:
     with transaction.atomic():
         found = CommandAlias.objects.select_related("command").filter(guild_id=guild_id, name=alias).first()
         if found is None:
-            raise CommandNotFound(f"There is no alias called `{alias[:32]}`.")
+            raise CustomCommandMissing(f"There is no alias called `{alias[:32]}`.")
         target = found.command.name
         found.delete()
         _after_commit_bump(guild_id)
     return target
-
-
-@retry_transient()
-def command_cooldown_set(*, guild_id: int, name: str, seconds: int, scope: str = CooldownScope.MEMBER) -> CustomCommand:
-    """Set how often a command may be used: per member, per channel or per guild."""
-    if not isinstance(seconds, int) or not 0 <= seconds <= MAX_COOLDOWN_SECONDS:
-        raise CommandError(f"A cooldown is between 0 and {MAX_COOLDOWN_SECONDS} seconds.")
-    if scope not in CooldownScope.values:
-        raise CommandError("A cooldown applies per `member`, `channel` or `guild`.")
-    with transaction.atomic():
-        command = _resolve_for_update(guild_id, name)
-        command.cooldown_seconds = seconds
-        command.cooldown_scope = scope
-        command.save(update_fields=["cooldown_seconds", "cooldown_scope"])
-        _after_commit_bump(guild_id)
-    return command
-
-
-@retry_transient()
-def command_enabled_set(*, guild_id: int, name: str, enabled: bool, note: str = "") -> CustomCommand:
-    """Turn a command on or off without deleting it."""
-    with transaction.atomic():
-        command = _resolve_for_update(guild_id, name)
-        command.enabled = enabled
-        command.note = note[:200]
-        command.save(update_fields=["enabled", "note"])
-        _after_commit_bump(guild_id)
-    return command
-
-
-def command_cooldown_take(
-    *, command_pk: int, name: str, seconds: int, scope: str, member_id: int, channel_id: int, now_ts: float | None = None
-) -> None:
-    """Start the command's cooldown for this caller, or raise CommandOnCooldown if it is running.
-
-    The cooldown lives in the shared cache (``add`` is atomic there), so every bot
-    process and shard sees the same one.
-    """
-    if not seconds:
-        return
-    scope_id = {"member": member_id, "channel": channel_id}.get(scope, 0)
-    key = f"commands:cooldown:{command_pk}:{scope}:{scope_id}"
-    now = time.time() if now_ts is None else now_ts
-    if not cache.add(key, now + seconds, timeout=seconds):
-        until = cache.get(key) or now
-        wait = max(1, round(until - now))
-        raise CommandOnCooldown(f"`{name}` is cooling down; try again in {wait}s.", retry_after=wait)
-
-
-def command_use(*, command: CustomCommand, member_id: int, channel_id: int, now_ts: float | None = None) -> None:
-    """Record one use of ``command``, or raise CommandOnCooldown when it is cooling down."""
-    command_cooldown_take(
-        command_pk=command.pk,
-        name=command.name,
-        seconds=command.cooldown_seconds,
-        scope=command.cooldown_scope,
-        member_id=member_id,
-        channel_id=channel_id,
-        now_ts=now_ts,
-    )
-    CustomCommand.objects.filter(pk=command.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())

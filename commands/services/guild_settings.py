@@ -8,6 +8,7 @@ from commands.errors import SettingsInvalid
 from commands.models import GuildSettings
 from commands.services.custom_commands import commands_version_bump
 from config.database import retry_transient
+from config.numbers import is_int
 
 MAX_PREFIX_LENGTH = 8
 EDITABLE = _EDITABLE = {
@@ -40,16 +41,16 @@ def _validate(field: str, value):
         if "@" in value or "<" in value or "`" in value:
             raise SettingsInvalid("The prefix can't contain `@`, `<` or backticks.")
     elif field == "cookie_pair_cooldown_seconds":
-        if not isinstance(value, int) or not 0 <= value <= 86_400:
+        if not is_int(value, minimum=0, maximum=86_400):
             raise SettingsInvalid("The cookie cooldown must be between 0 and 86400 seconds.")
     elif field == "cookie_daily_cap":
-        if value is not None and (not isinstance(value, int) or not 1 <= value <= 100_000):
+        if value is not None and not is_int(value, minimum=1, maximum=100_000):
             raise SettingsInvalid("The daily cookie cap must be between 1 and 100000, or none.")
     elif field == "cookie_message_cap":
-        if not isinstance(value, int) or not 1 <= value <= 25:
+        if not is_int(value, minimum=1, maximum=25):
             raise SettingsInvalid("The per-message cookie cap must be between 1 and 25.")
     elif field == "manager_role_id":
-        if value is not None and (not isinstance(value, int) or value <= 0):
+        if value is not None and not is_int(value, minimum=1):
             raise SettingsInvalid("The manager role must be a role id.")
     elif field in ("cookie_allow_negative", "cookie_dm_receiver", "public_leaderboard"):
         if not isinstance(value, bool):

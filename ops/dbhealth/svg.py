@@ -1,4 +1,4 @@
-"""Tiny server-side SVG charts (a line chart over time and a horizontal bar chart).
+"""Tiny server-side SVG charts: a line chart over time (growth and latency plots).
 
 No JavaScript and nothing fetched from elsewhere: the markup goes inline into the page. All
 text is escaped; numbers are formatted here. Text and axes use ``currentColor`` so that the
@@ -144,40 +144,5 @@ def line_chart(
             for (cx, cy), (moment, value) in zip(coords, s.points):
                 tip = f"{s.label}: {value_format(value)} at {moment:%Y-%m-%d %H:%M}"
                 parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{colour}"><title>{escape(tip)}</title></circle>')
-    parts.append("</svg>")
-    return mark_safe("".join(parts))
-
-
-def bar_chart(
-    bars: Sequence[tuple[str, Number]],
-    *,
-    title: str,
-    value_format: Callable[[Number], str] = _plain,
-    width: int = 720,
-    row_height: int = 22,
-    empty_message: str = "No data yet.",
-) -> SafeString:
-    """Horizontal bars, largest first as given, with the label left and the value at the bar's end."""
-    left, right, top = 200, 90, 28
-    height = top + max(1, len(bars)) * row_height + 8
-    parts = _frame(width, height, title)
-    if not bars:
-        return _empty(parts, width, height, empty_message)
-    largest = max(float(value) for _label, value in bars) or 1.0
-    plot_w = width - left - right
-    for index, (label, value) in enumerate(bars):
-        ty = top + index * row_height
-        bar_w = max(1.0, float(value) / largest * plot_w) if value else 0.0
-        colour = PALETTE[0]
-        shown = label if len(label) <= 30 else label[:29] + "…"
-        parts.append(
-            f'<text x="{left - 8}" y="{ty + 15}" text-anchor="end" font-size="11" fill="currentColor">'
-            f"{escape(shown)}<title>{escape(label)}</title></text>"
-        )
-        parts.append(f'<rect x="{left}" y="{ty + 4}" width="{bar_w:.1f}" height="{row_height - 8}" fill="{colour}"/>')
-        parts.append(
-            f'<text x="{left + bar_w + 6:.1f}" y="{ty + 15}" font-size="11" fill="currentColor">'
-            f"{escape(value_format(value))}</text>"
-        )
     parts.append("</svg>")
     return mark_safe("".join(parts))

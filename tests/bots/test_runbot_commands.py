@@ -78,3 +78,9 @@ def test_it_changes_the_prefix(fake, bot):
     reply = wait_reply(fake, ALICE, "?coinflip", lambda m: m["content"].startswith("🪙"))
     assert reply["content"] in ("🪙 Heads!", "🪙 Tails!")
     assert fake.unhandled == []
+
+
+def test_it_answers_a_roll_of_a_unicode_digit_with_a_clear_line(fake, bot):
+    reply = wait_reply(fake, ALICE, "!!roll ²", lambda m: "digits 0-9" in m["content"])
+    assert reply["content"] == "Roll a number written with the digits 0-9, like `roll 20`."
+    assert "went wrong" not in reply["content"] and fake.unhandled == []

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from django.core.cache import cache
 
 from commands.errors import (
-    CommandError,
     CommandExists,
     CommandNameInvalid,
-    CommandNotFound,
-    CommandOnCooldown,
+    CustomCommandCooling,
+    CustomCommandError,
+    CustomCommandMissing,
     SettingsInvalid,
     TemplateInvalid,
 )
@@ -20,14 +19,12 @@ from commands.selectors import command_aliases, command_get, command_list, comma
 from commands.services import (
     command_alias_add,
     command_alias_remove,
-    command_cooldown_set,
     command_create,
     command_delete,
-    command_edit,
-    command_enabled_set,
     command_name_clean,
-    command_use,
+    command_update,
     commands_version,
+    commands_version_bump,
     guild_settings_get,
     guild_settings_update,
 )
@@ -132,7 +129,7 @@ def test_it_refuses_a_bad_template_on_create():
 
 def test_it_edits_a_command_and_records_the_editor():
     command = create()
-    edited = command_edit(guild_id=GUILD, name="hello", template="Hi {user.name}", editor_id=EDITOR)
+    edited = command_update(guild_id=GUILD, name="hello", template="Hi {user.name}", editor_id=EDITOR)
     stored = CustomCommand.objects.get(pk=command.pk)
     assert stored.template == "Hi {user.name}"
     assert stored.editor_ids == [EDITOR]
@@ -142,10 +139,10 @@ def test_it_edits_a_command_and_records_the_editor():
 
 def test_it_keeps_editors_in_order_without_repeats():
     create()
-    command_edit(guild_id=GUILD, name="hello", template="one", editor_id=1)
+    command_update(guild_id=GUILD, name="hello", template="one", editor_id=1)
     first = CustomCommand.objects.get(name="hello").edited_at
-    command_edit(guild_id=GUILD, name="hello", template="two", editor_id=2)
-    command_edit(guild_id=GUILD, name="hello", template="three", editor_id=1)
+    command_update(guild_id=GUILD, name="hello", template="two", editor_id=2)
+    command_update(guild_id=GUILD, name="hello", template="three", editor_id=1)
     stored = CustomCommand.objects.get(name="hello")
     assert stored.editor_ids == [2, 1]
     assert stored.edited_at >= first
@@ -154,14 +151,14 @@ def test_it_keeps_editors_in_order_without_repeats():
 def test_it_edits_through_an_alias():
     command = create()
     command_alias_add(guild_id=GUILD, name="hello", alias="hi")
-    command_edit(guild_id=GUILD, name="HI", template="changed", editor_id=EDITOR)
+    command_update(guild_id=GUILD, name="HI", template="changed", editor_id=EDITOR)
     assert CustomCommand.objects.get(pk=command.pk).template == "changed"
 
 
 def test_it_refuses_a_bad_template_on_edit():
     command = create()
     with pytest.raises(TemplateInvalid):
-        command_edit(guild_id=GUILD, name="hello", template="{user!r}", editor_id=EDITOR)
+        command_update(guild_id=GUILD, name="hello", template="{user!r}", editor_id=EDITOR)
     stored = CustomCommand.objects.get(pk=command.pk)
     assert stored.template == "Hello {user}!"
     assert stored.editor_ids == []
@@ -169,14 +166,14 @@ def test_it_refuses_a_bad_template_on_edit():
 
 
 def test_it_refuses_to_edit_a_missing_command():
-    with pytest.raises(CommandNotFound, match="`nope`"):
-        command_edit(guild_id=GUILD, name="nope", template="x", editor_id=EDITOR)
+    with pytest.raises(CustomCommandMissing, match="`nope`"):
+        command_update(guild_id=GUILD, name="nope", template="x", editor_id=EDITOR)
 
 
 def test_it_refuses_to_edit_a_command_of_another_guild():
     create(guild_id=OTHER_GUILD)
-    with pytest.raises(CommandNotFound):
-        command_edit(guild_id=GUILD, name="hello", template="x", editor_id=EDITOR)
+    with pytest.raises(CustomCommandMissing):
+        command_update(guild_id=GUILD, name="hello", template="x", editor_id=EDITOR)
     assert CustomCommand.objects.get(guild_id=OTHER_GUILD).template == "Hello {user}!"
 
 
@@ -199,7 +196,7 @@ def test_it_deletes_by_alias_with_all_aliases():
 
 def test_it_refuses_to_delete_a_missing_command():
     create()
-    with pytest.raises(CommandNotFound):
+    with pytest.raises(CustomCommandMissing):
         command_delete(guild_id=GUILD, name="nope")
     assert CustomCommand.objects.count() == 1
 
@@ -225,14 +222,14 @@ def test_it_refuses_a_built_in_alias():
 
 
 def test_it_refuses_an_alias_for_a_missing_command():
-    with pytest.raises(CommandNotFound):
+    with pytest.raises(CustomCommandMissing):
         command_alias_add(guild_id=GUILD, name="nope", alias="n")
     assert not CommandAlias.objects.exists()
 
 
 def test_it_refuses_to_remove_a_missing_alias():
     create()
-    with pytest.raises(CommandNotFound, match="no alias"):
+    with pytest.raises(CustomCommandMissing, match="no alias"):
         command_alias_remove(guild_id=GUILD, alias="hello")  # a command name is not an alias
     assert CustomCommand.objects.count() == 1
 
@@ -241,7 +238,7 @@ def test_it_caps_the_number_of_aliases():
     create()
     for i in range(10):
         command_alias_add(guild_id=GUILD, name="hello", alias=f"h{i}")
-    with pytest.raises(CommandError, match="10 aliases"):
+    with pytest.raises(CustomCommandError, match="10 aliases"):
         command_alias_add(guild_id=GUILD, name="hello", alias="h10")
     assert CommandAlias.objects.count() == 10
 
@@ -251,92 +248,93 @@ def test_it_caps_the_number_of_aliases():
 
 def test_it_sets_a_cooldown():
     command = create()
-    command_cooldown_set(guild_id=GUILD, name="hello", seconds=30, scope="channel")
+    command_update(guild_id=GUILD, name="hello", cooldown_seconds=30, cooldown_scope="channel")
     stored = CustomCommand.objects.get(pk=command.pk)
     assert (stored.cooldown_seconds, stored.cooldown_scope) == (30, "channel")
 
 
-@pytest.mark.parametrize("seconds,scope", [(-1, "member"), (7 * 86_400 + 1, "member"), (10, "planet"), (1.5, "member")])
+@pytest.mark.parametrize(
+    "seconds,scope",
+    [(-1, "member"), (7 * 86_400 + 1, "member"), (10, "planet"), (1.5, "member"), (True, "member"), (False, "guild")],
+)
 def test_it_refuses_a_bad_cooldown(seconds, scope):
     command = create()
-    with pytest.raises(CommandError):
-        command_cooldown_set(guild_id=GUILD, name="hello", seconds=seconds, scope=scope)
+    with pytest.raises(CustomCommandError):
+        command_update(guild_id=GUILD, name="hello", cooldown_seconds=seconds, cooldown_scope=scope)
     stored = CustomCommand.objects.get(pk=command.pk)
     assert (stored.cooldown_seconds, stored.cooldown_scope) == (0, "member")
 
 
 def test_it_disables_and_enables_a_command():
     command = create()
-    command_enabled_set(guild_id=GUILD, name="hello", enabled=False, note="spam")
+    command_update(guild_id=GUILD, name="hello", enabled=False, note="spam")
     stored = CustomCommand.objects.get(pk=command.pk)
     assert (stored.enabled, stored.note) == (False, "spam")
-    command_enabled_set(guild_id=GUILD, name="hello", enabled=True)
+    command_update(guild_id=GUILD, name="hello", enabled=True)
     stored = CustomCommand.objects.get(pk=command.pk)
     assert (stored.enabled, stored.note) == (True, "")
 
 
-# --- use -----------------------------------------------------------------------------
-
-
-def test_it_counts_uses():
+def test_it_keeps_the_note_when_a_change_does_not_turn_the_command_on():
     command = create()
-    command_use(command=command, member_id=1, channel_id=10)
-    command_use(command=command, member_id=2, channel_id=10)
+    command_update(guild_id=GUILD, name="hello", enabled=False, note="spam")
+    command_update(guild_id=GUILD, name="hello", cooldown_seconds=5)
+    command_update(guild_id=GUILD, name="hello", enabled=False)
+    assert CustomCommand.objects.get(pk=command.pk).note == "spam"
+    command_update(guild_id=GUILD, name="hello", enabled=True, note="back after review")
+    assert CustomCommand.objects.get(pk=command.pk).note == "back after review"
+
+
+def test_it_updates_every_field_in_one_call():
+    command = create()
+    command_update(
+        guild_id=GUILD,
+        name="hello",
+        template="Hi {user.name}",
+        cooldown_seconds=30,
+        cooldown_scope="guild",
+        enabled=False,
+        note="quiet week",
+        editor_id=EDITOR,
+    )
     stored = CustomCommand.objects.get(pk=command.pk)
-    assert stored.usage_count == 2
-    assert stored.last_used_at is not None
+    assert (stored.template, stored.cooldown_seconds, stored.cooldown_scope) == ("Hi {user.name}", 30, "guild")
+    assert (stored.enabled, stored.note, stored.editor_ids) == (False, "quiet week", [EDITOR])
 
 
-def test_it_applies_a_member_cooldown_per_member():
-    create()
-    command = command_cooldown_set(guild_id=GUILD, name="hello", seconds=30, scope="member")
-    command_use(command=command, member_id=1, channel_id=10)
-    with pytest.raises(CommandOnCooldown, match="cooling down") as excinfo:
-        command_use(command=command, member_id=1, channel_id=11)
-    assert 1 <= excinfo.value.retry_after <= 30
-    command_use(command=command, member_id=2, channel_id=10)  # another member is free
-    assert CustomCommand.objects.get(pk=command.pk).usage_count == 2  # the refused use isn't counted
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"template": "{0.__class__}"},
+        {"cooldown_seconds": True},
+        {"cooldown_scope": "planet"},
+        {"enabled": 1},
+        {"editor_id": True},
+        {"note": 5},
+    ],
+    ids=["template", "bool_seconds", "scope", "int_enabled", "bool_editor", "note"],
+)
+def test_a_bad_field_changes_none_of_the_others(bad):
+    command = create()
+    with pytest.raises(CustomCommandError):
+        command_update(guild_id=GUILD, name="hello", **{"template": "changed", "cooldown_seconds": 9, "enabled": False, **bad})
+    stored = CustomCommand.objects.get(pk=command.pk)
+    assert (stored.template, stored.cooldown_seconds, stored.enabled, stored.edited_at) == ("Hello {user}!", 0, True, None)
 
 
-def test_it_applies_a_channel_cooldown_per_channel():
-    create()
-    command = command_cooldown_set(guild_id=GUILD, name="hello", seconds=30, scope="channel")
-    command_use(command=command, member_id=1, channel_id=10)
-    with pytest.raises(CommandOnCooldown):
-        command_use(command=command, member_id=2, channel_id=10)
-    command_use(command=command, member_id=1, channel_id=11)
-    assert CustomCommand.objects.get(pk=command.pk).usage_count == 2
+def test_it_creates_a_command_with_its_options_in_one_call():
+    command = command_create(
+        guild_id=GUILD, name="rules", template="Be kind", author_id=AUTHOR, cooldown_seconds=10, enabled=False, note="draft"
+    )
+    stored = CustomCommand.objects.get(pk=command.pk)
+    assert (stored.cooldown_seconds, stored.enabled, stored.note) == (10, False, "draft")
 
 
-def test_it_applies_a_guild_cooldown_to_everyone():
-    create()
-    command = command_cooldown_set(guild_id=GUILD, name="hello", seconds=30, scope="guild")
-    command_use(command=command, member_id=1, channel_id=10)
-    for member_id, channel_id in [(1, 10), (2, 10), (2, 11)]:
-        with pytest.raises(CommandOnCooldown):
-            command_use(command=command, member_id=member_id, channel_id=channel_id)
-    assert CustomCommand.objects.get(pk=command.pk).usage_count == 1
-
-
-def test_it_keeps_cooldowns_of_commands_apart():
-    create(name="one")
-    create(name="two")
-    one = command_cooldown_set(guild_id=GUILD, name="one", seconds=30, scope="guild")
-    two = command_cooldown_set(guild_id=GUILD, name="two", seconds=30, scope="guild")
-    command_use(command=one, member_id=1, channel_id=10)
-    command_use(command=two, member_id=1, channel_id=10)
-    assert CustomCommand.objects.get(pk=two.pk).usage_count == 1
-
-
-def test_it_ends_a_cooldown_after_its_time():
-    create()
-    command = command_cooldown_set(guild_id=GUILD, name="hello", seconds=1, scope="member")
-    command_use(command=command, member_id=1, channel_id=10)
-    with pytest.raises(CommandOnCooldown):
-        command_use(command=command, member_id=1, channel_id=10)
-    time.sleep(1.2)
-    command_use(command=command, member_id=1, channel_id=10)
-    assert CustomCommand.objects.get(pk=command.pk).usage_count == 2
+@pytest.mark.parametrize("options", [{"cooldown_seconds": True}, {"author_id": True}, {"enabled": 0}])
+def test_it_refuses_booleans_for_numbers_and_numbers_for_booleans_on_create(options):
+    with pytest.raises(CustomCommandError):
+        command_create(guild_id=GUILD, name="rules", template="Be kind", **{"author_id": AUTHOR, **options})
+    assert not CustomCommand.objects.exists()
 
 
 # --- commands_version ----------------------------------------------------------------
@@ -360,13 +358,13 @@ def test_it_changes_the_version_after_create(django_capture_on_commit_callbacks)
 @pytest.mark.parametrize(
     "change",
     [
-        lambda: command_edit(guild_id=GUILD, name="hello", template="x", editor_id=EDITOR),
+        lambda: command_update(guild_id=GUILD, name="hello", template="x", editor_id=EDITOR),
         lambda: command_delete(guild_id=GUILD, name="hello"),
         lambda: command_alias_add(guild_id=GUILD, name="hello", alias="hi"),
-        lambda: command_cooldown_set(guild_id=GUILD, name="hello", seconds=5),
-        lambda: command_enabled_set(guild_id=GUILD, name="hello", enabled=False),
+        lambda: command_update(guild_id=GUILD, name="hello", cooldown_seconds=5),
+        lambda: command_update(guild_id=GUILD, name="hello", enabled=False),
     ],
-    ids=["edit", "delete", "alias_add", "cooldown_set", "enabled_set"],
+    ids=["template", "delete", "alias_add", "cooldown", "enabled"],
 )
 def test_it_changes_the_version_after_a_change(django_capture_on_commit_callbacks, change):
     with django_capture_on_commit_callbacks(execute=True):
@@ -389,16 +387,25 @@ def test_it_keeps_the_version_when_a_change_is_refused(django_capture_on_commit_
         with pytest.raises(CommandExists):
             create()
         with pytest.raises(TemplateInvalid):
-            command_edit(guild_id=GUILD, name="hello", template="{", editor_id=EDITOR)
+            command_update(guild_id=GUILD, name="hello", template="{", editor_id=EDITOR)
     assert callbacks == []
     assert commands_version(GUILD) == before
 
 
 def test_it_keeps_versions_per_guild(django_capture_on_commit_callbacks):
+    before = commands_version(GUILD)
     with django_capture_on_commit_callbacks(execute=True):
         create(guild_id=OTHER_GUILD)
-    assert commands_version(OTHER_GUILD) != 0
-    assert commands_version(GUILD) == 0
+    assert commands_version(GUILD) == before
+
+
+def test_a_lost_version_makes_every_holder_reload():
+    """The version is a hint in a cache that may evict: losing it must never leave a bot on stale commands."""
+    held = commands_version(GUILD)  # what a bot loaded with, before the guild ever changed
+    commands_version_bump(GUILD)
+    cache.delete(f"commands:version:{GUILD}")  # evicted or culled before the bot looked again
+    assert commands_version(GUILD) != held
+    assert commands_version(GUILD) == commands_version(GUILD)  # and it stays put until the next change
 
 
 @pytest.mark.django_db(transaction=True)
@@ -407,7 +414,7 @@ def test_it_changes_the_version_on_a_real_commit():
     create()
     after_create = commands_version(GUILD)
     assert after_create != before
-    command_edit(guild_id=GUILD, name="hello", template="x", editor_id=EDITOR)
+    command_update(guild_id=GUILD, name="hello", template="x", editor_id=EDITOR)
     assert commands_version(GUILD) != after_create
 
 

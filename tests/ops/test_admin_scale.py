@@ -15,7 +15,7 @@ from django_q.models import OrmQ
 
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
 from commands.services import command_alias_add, command_create, cookie_give
-from ops.admin_paging import EstimatedCountPaginator
+from config.admin_paging import EstimatedCountPaginator
 from timers.models import TimedRole, TimerEvent, TimerEventKind, TimerState
 from timers.services import timer_pause, timer_set
 

@@ -6,12 +6,13 @@ import csv
 import io
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from commands.services import command_alias_add, command_create, command_enabled_set, cookie_give
+from commands.services import command_alias_add, command_create, command_update, cookie_give
 from ops import exports
 from timers.services import timer_set
 
@@ -26,7 +27,7 @@ def filled(db):
     command_alias_add(guild_id=GUILD, name="sum", alias="add")
     command_alias_add(guild_id=GUILD, name="sum", alias="plus")
     command_create(guild_id=GUILD, name="hello", template="Hi {user}!", author_id=1)
-    command_enabled_set(guild_id=GUILD, name="hello", enabled=False, note="@here was in it")
+    command_update(guild_id=GUILD, name="hello", enabled=False, note="@here was in it")
     command_create(guild_id=OTHER, name="other", template="elsewhere", author_id=1)
     cookie_give(guild_id=GUILD, giver_id=1, receiver_id=SNOWFLAKE)
     cookie_give(guild_id=OTHER, giver_id=1, receiver_id=2)
@@ -41,7 +42,7 @@ def staff(client, filled):
 
 def _url(dataset: str, fmt: str, **query) -> str:
     url = reverse("exports:download", kwargs={"dataset": dataset, "fmt": fmt})
-    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+    return url + ("?" + urlencode(query) if query else "")
 
 
 def _body(response) -> str:
@@ -108,6 +109,9 @@ def test_it_streams_in_chunks_in_id_order_without_repeats(staff, monkeypatch):
 
 def test_it_refuses_a_bad_guild_and_an_unknown_dataset(staff):
     assert staff.get(_url("commands", "csv", guild="abc")).status_code == 400
+    for nasty in ("²", "١٢", "𝟏𝟐", "１２", "0", "-5", "9" * 5000):
+        refused = staff.get(_url("commands", "csv", guild=nasty))
+        assert refused.status_code == 400 and b"digits 0-9" in refused.content, nasty
     assert staff.get(_url("passwords", "csv")).status_code == 404
 
 

@@ -112,3 +112,14 @@ def test_it_switches_the_public_page_in_the_guild_settings_admin(staff):
     }
     assert staff.post(url, data).status_code == 302
     assert staff.get(_public()).status_code == 200
+
+
+@pytest.mark.parametrize("page", ["²", "١٢", "𝟏", "１", "-1", "0", "1e3", "9" * 5000, " 2 "])
+def test_it_reads_a_page_in_unicode_or_nonsense_as_the_first_one(client, staff, filled, page):
+    GuildSettings.objects.update_or_create(guild_id=GUILD, defaults={"public_leaderboard": True})
+    expected = 2 if page.strip() == "2" else 1
+    assert client.get(_public(), {"page": page}).context["page"] == expected
+    staff_page = staff.get(reverse("leaderboard:staff", args=[GUILD]), {"page": page, "member": page})
+    assert staff_page.status_code == 200 and staff_page.context["page"] == expected
+    index = staff.get(reverse("leaderboard:staff-index"), {"guild": page})
+    assert index.status_code == (302 if expected == 2 else 200)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.database import retry_transient
+from config.numbers import is_int
 from timers.errors import TimerError
 from timers.models import AllowedRole, RoleReport, TimedRole, TimerSettings, TimerState
 from timers.services.warnings import warnings_schedule
@@ -27,7 +28,7 @@ def timer_settings_get(guild_id: int) -> TimerSettings:
 @retry_transient()
 def timer_settings_update(*, guild_id: int, admin_role_id: int | None) -> TimerSettings:
     """Set (or clear, with None) the role that may manage other members' timers."""
-    if admin_role_id is not None and (not isinstance(admin_role_id, int) or admin_role_id <= 0):
+    if admin_role_id is not None and not is_int(admin_role_id, minimum=1):
         raise TimerError("The timer admin role must be a role id.")
     with transaction.atomic():
         settings, _ = TimerSettings.objects.select_for_update().get_or_create(guild_id=guild_id)
@@ -36,14 +37,20 @@ def timer_settings_update(*, guild_id: int, admin_role_id: int | None) -> TimerS
     return settings
 
 
+def timer_warning_minutes_clean(minutes: list[int]) -> list[int]:
+    """The thresholds, largest first, or TimerError saying what is wrong (for forms too)."""
+    if not isinstance(minutes, list | tuple) or not all(is_int(m, minimum=1, maximum=MAX_THRESHOLD_MINUTES) for m in minutes):
+        raise TimerError(f"Warning times are whole minutes from 1 to {MAX_THRESHOLD_MINUTES}.")
+    cleaned = sorted(set(minutes), reverse=True)
+    if len(cleaned) > MAX_THRESHOLDS:
+        raise TimerError(f"At most {MAX_THRESHOLDS} warning times.")
+    return cleaned
+
+
 @retry_transient()
 def timer_warnings_set(*, guild_id: int, minutes: list[int], batch: int = 1000, now: datetime | None = None) -> list[int]:
     """Set the warning thresholds and move every active timer's next warning to match."""
-    cleaned = sorted({m for m in minutes if isinstance(m, int) and not isinstance(m, bool)}, reverse=True)
-    if len(cleaned) != len(set(minutes)) or any(not 1 <= m <= MAX_THRESHOLD_MINUTES for m in cleaned):
-        raise TimerError(f"Warning times are whole minutes from 1 to {MAX_THRESHOLD_MINUTES}.")
-    if len(cleaned) > MAX_THRESHOLDS:
-        raise TimerError(f"At most {MAX_THRESHOLDS} warning times.")
+    cleaned = timer_warning_minutes_clean(minutes)
     now = now or timezone.now()
     with transaction.atomic():
         settings, _ = TimerSettings.objects.select_for_update().get_or_create(guild_id=guild_id)
@@ -64,7 +71,8 @@ def timer_warnings_set(*, guild_id: int, minutes: list[int], batch: int = 1000, 
             for timer in chunk:
                 kept = {t for t in timer.warnings_sent if t in cleaned}
                 # A new threshold the remaining time is already inside would fire late: count it as dealt with.
-                passed = {t for t in cleaned if t not in previous and timer.expires_at - timedelta(minutes=t) <= now}
+                expires_at = timer.expires_at
+                passed = {t for t in cleaned if t not in previous and expires_at and expires_at - timedelta(minutes=t) <= now}
                 timer.warnings_sent = sorted(kept | passed, reverse=True)
                 warnings_schedule(timer, cleaned)
             TimedRole.objects.bulk_update(chunk, ["warnings_sent", "next_warn_at"])
@@ -74,6 +82,8 @@ def timer_warnings_set(*, guild_id: int, minutes: list[int], batch: int = 1000, 
 @retry_transient()
 def allowed_role_add(*, guild_id: int, role_id: int, actor_id: int | None) -> AllowedRole:
     """Allow timers to grant ``role_id`` (once any role is listed, only listed roles may be used)."""
+    if not is_int(role_id, minimum=1):
+        raise TimerError("A role is a role id.")
     try:
         with transaction.atomic():
             return AllowedRole.objects.create(guild_id=guild_id, role_id=role_id, added_by_id=actor_id)
@@ -91,7 +101,7 @@ def allowed_role_remove(*, guild_id: int, role_id: int) -> None:
 @retry_transient()
 def report_set(*, guild_id: int, role_id: int, channel_id: int, interval_minutes: int, actor_id: int | None) -> RoleReport:
     """Post who holds ``role_id`` to ``channel_id`` every ``interval_minutes`` (creates or updates)."""
-    if not isinstance(interval_minutes, int) or not MIN_REPORT_MINUTES <= interval_minutes <= MAX_REPORT_MINUTES:
+    if not is_int(interval_minutes, minimum=MIN_REPORT_MINUTES, maximum=MAX_REPORT_MINUTES):
         raise TimerError("A report runs every 1 hour to 30 days.")
     now = timezone.now()
     with transaction.atomic():

@@ -94,4 +94,4 @@ class EstimatedCountPaginator(Paginator):
         if self.count_is_exact:
             return super().page(number)
         bottom = (number - 1) * self.per_page
-        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+        return Page(self.object_list[bottom : bottom + self.per_page], number, self)

@@ -1,7 +1,7 @@
 """The admin base for tables of millions of rows.
 
 Every list page costs O(page), not O(table): counts come from table statistics or are
-capped (``ops.admin_paging``), there are no filter facets and no column sorting, the
+capped (``config.admin_paging``), there are no filter facets and no column sorting, the
 default order is an index's, and the search box matches indexed columns only.
 
 The search box takes terms, not free text: a bare number is the scope's id (a guild,
@@ -20,7 +20,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.urls import reverse
 
-from ops.admin_paging import COUNT_CAP, EstimatedCountPaginator
+from config.admin_paging import COUNT_CAP, EstimatedCountPaginator
+from config.numbers import ASCII_INTEGER, parse_int
 
 MAX_ID = 2**63 - 1  # BigIntegerField; Discord snowflakes fit
 
@@ -57,9 +58,9 @@ class LargeTableAdmin(admin.ModelAdmin):
         super().__init__(model, admin_site)
         if not self.search_fields:
             # Django shows the search box only when there are search fields.
-            self.search_fields = tuple(f"={key.field}" for key in self.search_keys.values() if key.kind == "id")
+            self.search_fields = tuple(f"={key.field}" for key in self.search_keys.values() if key.kind == "id")  # type: ignore[misc]
         if self.search_help_text is None:
-            self.search_help_text = self._search_help()
+            self.search_help_text = self._search_help()  # type: ignore[misc]
 
     # --- search ---------------------------------------------------------------------
     def _search_help(self) -> str:
@@ -84,9 +85,10 @@ class LargeTableAdmin(admin.ModelAdmin):
         for token in search_term.split():
             name, sep, raw = token.partition(":")
             if not sep:
-                name, raw = (self.search_scope, token) if token.isdigit() else (self._prefix_key(), token)
-                if name is None:
+                bare = self.search_scope if ASCII_INTEGER.fullmatch(token) else self._prefix_key()
+                if bare is None:
                     raise SearchRefused(f"“{token[:40]}” is not an id. {self.search_help_text}")
+                name, raw = bare, token
             name = name.lower()
             key = self.search_keys.get(name)
             if key is None:
@@ -105,9 +107,10 @@ class LargeTableAdmin(admin.ModelAdmin):
     @staticmethod
     def _term_value(name: str, key: SearchKey, raw: str) -> object:
         if key.kind == "id":
-            if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
-                raise SearchRefused(f"{name} must be a numeric id, not “{raw[:40]}”.")
-            return int(raw)
+            value = parse_int(raw, minimum=1, maximum=MAX_ID)
+            if value is None:
+                raise SearchRefused(f"{name} must be a numeric id (digits 0-9), not “{raw[:40]}”.")
+            return value
         if key.kind == "choice":
             if raw.lower() not in key.choices:
                 raise SearchRefused(f"{name} must be one of {', '.join(key.choices)}.")
