@@ -10,10 +10,9 @@ from typing import Any
 
 from django.db import connection, transaction
 
-logger = logging.getLogger(__name__)
+from config.checks import WARN
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-_RANK = {PASS: 0, WARN: 1, FAIL: 2}
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,20 +35,6 @@ class Check:
 
     def as_snapshot(self) -> dict[str, str]:
         return {"name": self.name, "status": self.status, "value": self.value}
-
-
-def worst(statuses: Iterable[str]) -> str:
-    """The most severe of some statuses (pass when there are none)."""
-    return max(statuses, key=_RANK.__getitem__, default=PASS)
-
-
-def level(value: float | None, *, warn: float, fail: float, higher_is_worse: bool = True) -> str:
-    """pass/warn/fail for a number against two limits; ``None`` (not measurable) passes."""
-    if value is None:
-        return PASS
-    if higher_is_worse:
-        return FAIL if value >= fail else WARN if value >= warn else PASS
-    return FAIL if value <= fail else WARN if value <= warn else PASS
 
 
 def size_text(num_bytes: float | None) -> str:

@@ -7,7 +7,8 @@ Activity checks (connections, queries, vacuum, wraparound, replication) are in
 
 from __future__ import annotations
 
-from ops.dbhealth.checks import FAIL, PASS, WARN, Check, fetch, level, size_text
+from config.checks import FAIL, PASS, WARN, level
+from ops.dbhealth.checks import Check, fetch, size_text
 
 # The schemas that hold the application's tables (not the catalogs, not TOAST).
 USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'"

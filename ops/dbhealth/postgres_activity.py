@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
-from ops.dbhealth.checks import FAIL, PASS, WARN, Check, fetch, level, worst
+from config.checks import FAIL, PASS, WARN, level, worst
+from ops.dbhealth.checks import Check, fetch
 
 CONNECTIONS_WARN, CONNECTIONS_FAIL = 0.70, 0.90  # of max_connections
 LONG_QUERY_WARN_S, LONG_QUERY_FAIL_S = 60, 600

@@ -7,7 +7,8 @@ from pathlib import Path
 from django.apps import apps
 from django.db import connection
 
-from ops.dbhealth.checks import FAIL, PASS, WARN, Check, fetch, level, size_text
+from config.checks import FAIL, PASS, WARN, level
+from ops.dbhealth.checks import Check, fetch, size_text
 
 # Guildhall's own apps: their tables are counted (COUNT is exact on SQLite and these are local files).
 OWN_APPS = ("commands", "timers", "bots", "ops")

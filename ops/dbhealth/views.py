@@ -10,7 +10,8 @@ from django.db import connection
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from ops.dbhealth.checks import FAIL, PASS, WARN, checks_for_vendor, worst
+from config.checks import FAIL, PASS, WARN, worst
+from ops.dbhealth.checks import checks_for_vendor
 from ops.dbhealth.snapshots import growth_charts, health_snapshot_take, health_snapshots_recent
 
 

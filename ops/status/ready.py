@@ -20,7 +20,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from ops.dbhealth.checks import FAIL, PASS, WARN, level, worst
+from config.checks import FAIL, PASS, WARN, level, worst
 from ops.status import selectors
 
 logger = logging.getLogger(__name__)

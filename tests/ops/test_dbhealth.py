@@ -12,7 +12,8 @@ from django.db import connection
 from django.utils import timezone
 from django_q.models import Schedule
 
-from ops.dbhealth.checks import FAIL, PASS, WARN, checks_for_vendor
+from config.checks import FAIL, PASS, WARN
+from ops.dbhealth.checks import checks_for_vendor
 from ops.dbhealth.snapshots import growth_charts
 from ops.dbhealth.svg import Series, line_chart
 from ops.dbhealth.tasks import health_snapshot
