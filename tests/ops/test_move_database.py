@@ -37,13 +37,15 @@ from django_q.tasks import async_task
 from commands.models import CookieLedger, CustomCommand
 from commands.services import (
     command_alias_add,
+    command_cooldown_take,
     command_create,
-    command_enabled_set,
+    command_update,
+    command_uses_record,
     cookie_give,
     cookie_set,
     guild_settings_update,
 )
-from ops.api_tokens import api_token_authenticate, api_token_create
+from ops.api_tokens import api_token_check, api_token_create
 from ops.models import HealthSnapshot, SweepRun
 from ops.moves import database_move
 from ops.moves.databases import SOURCE_ALIAS, database_alias, endpoint_from_alias, source_settings
@@ -166,11 +168,13 @@ def fill_community() -> dict:
     hello = command_create(guild_id=GUILD, name="hello", template="Hi {user}! ☕ «quoted»\nsecond line", author_id=MEMBERS[0])
     command_alias_add(guild_id=GUILD, name="hello", alias="hi")
     command_alias_add(guild_id=GUILD, name="hello", alias="hey")
-    command_create(guild_id=GUILD, name="slow", template="{random: a | b | c}", author_id=BIG)
-    CustomCommand.objects.filter(name="slow").update(cooldown_seconds=30, cooldown_scope="channel", editor_ids=[BIG, 1])
-    command_create(guild_id=GUILD, name="off", template="{args}", author_id=None)
-    command_enabled_set(guild_id=GUILD, name="off", enabled=False, note="imported, needs review")
-    CustomCommand.objects.filter(pk=hello.pk).update(usage_count=41, last_used_at=now - timedelta(microseconds=1))
+    slow = command_create(
+        guild_id=GUILD, name="slow", template="{random: a | b | c}", author_id=BIG, cooldown_seconds=30, cooldown_scope="channel"
+    )
+    command_update(guild_id=GUILD, name="slow", template="{random: a | b}", editor_id=MEMBERS[1])
+    command_cooldown_take(command_pk=slow.pk, name="slow", seconds=30, scope="channel", member_id=MEMBERS[1], channel_id=CHANNEL)
+    command_create(guild_id=GUILD, name="off", template="{args}", author_id=None, enabled=False, note="imported, needs review")
+    command_uses_record(counts={hello.pk: 41, slow.pk: 1}, at=now - timedelta(microseconds=1))
 
     for i, receiver in enumerate(MEMBERS[1:]):
         cookie_give(guild_id=GUILD, giver_id=MEMBERS[0], receiver_id=receiver, message_id=BIG - i, now=now - timedelta(hours=i))
@@ -225,7 +229,8 @@ def fill_community() -> dict:
         change_message=json.dumps([{"changed": {"fields": ["x"]}}]),
     )
     _, key = api_token_create(user=admin, name="ci", created_by=admin)
-    assert api_token_authenticate(key) == admin
+    assert api_token_check(key).user == admin
+    api_token_create(user=admin, name="dashboard reader", created_by=None, lifetime=timedelta(days=7), read_only=True)
 
     browser = Client()
     assert browser.post("/admin/login/", {"username": "alice", "password": "wrong", "next": "/admin/"}).status_code == 200
