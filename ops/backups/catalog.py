@@ -3,8 +3,11 @@
 The sidecar is django-dbbackup's ``<file>.metadata`` (``engine`` and ``connector``, so that
 ``manage.py dbrestore -z -i <file>`` restores our files too) with Guildhall's facts added:
 sha256, size, vendor, kind, created_at, created_by, the latest applied migration per app
-and the row count per table. Files made by ``manage.py dbbackup`` are listed too, but
-without a checksum they cannot be verified here.
+and the row count per table, and a ``signature``: an HMAC of all those facts keyed by a
+key derived from SECRET_KEY. The checksum proves the file is the one the sidecar
+describes; the signature proves this installation wrote the sidecar, so a file planted in
+BACKUP_DIR (shared storage) with a freshly computed checksum is still refused. Files made
+by ``manage.py dbbackup`` are listed too, but without a checksum they cannot be verified here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ops.backups.engines import LABELS, vendor_of_engine
 from ops.backups.errors import BackupNotFound
@@ -27,6 +31,7 @@ SIDECAR_SUFFIX = ".metadata"
 PREFIX = "guildhall-"
 KINDS = ("manual", "scheduled", "pre-restore", "pre-migrate")
 REQUIRED_FACTS = ("sha256", "size", "vendor")
+SIGNATURE_SALT = "guildhall.ops.backups.sidecar"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 _DUMP_EXTENSIONS = (".sqlite3", ".psql.bin", ".psql", ".dump")  # django-dbbackup's connectors'
 
@@ -111,6 +116,31 @@ class BackupInfo:
             return "its sidecar is malformed"
         return ""
 
+    @property
+    def signature_problem(self) -> str:
+        """Why this installation cannot vouch for the sidecar ("" when its signature is ours)."""
+        if self.facts is None:
+            return "it has no sidecar"
+        signature = self.facts.get("signature")
+        if not signature:
+            return "its sidecar is not signed"
+        if not isinstance(signature, str) or not any(
+            constant_time_compare(signature, facts_signature(self.facts, secret=secret)) for secret in _secrets()
+        ):
+            return "its sidecar's signature is not this installation's (another SECRET_KEY, or the sidecar was edited)"
+        return ""
+
+
+def _secrets() -> list[str]:
+    # SECRET_KEY_FALLBACKS keep backups made before a key rotation restorable.
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+
+
+def facts_signature(facts: dict, *, secret: str | None = None) -> str:
+    """The HMAC-SHA256 of a sidecar's facts (all but the signature), keyed by a key derived from SECRET_KEY."""
+    payload = json.dumps({k: v for k, v in facts.items() if k != "signature"}, sort_keys=True, separators=(",", ":"))
+    return salted_hmac(SIGNATURE_SALT, payload, secret=secret, algorithm="sha256").hexdigest()
+
 
 def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
@@ -161,6 +191,12 @@ def backup_get(name: str) -> BackupInfo:
     return _info(path, stat)
 
 
+def backup_files_remove(info: BackupInfo) -> None:
+    """Remove a backup's file and its sidecar (either may be gone already)."""
+    info.path.unlink(missing_ok=True)
+    sidecar_path(info.path).unlink(missing_ok=True)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -172,8 +208,10 @@ def file_sha256(path: Path) -> str:
 def sidecar_reserve(folder: Path, stem: str, suffix: str, facts: dict) -> Path:
     """Claim a free backup name by creating its sidecar exclusively; return the backup's path.
 
-    The sidecar comes first so that a backup file is never seen without its facts.
+    The sidecar comes first so that a backup file is never seen without its facts; it is
+    written signed.
     """
+    facts = {**facts, "signature": facts_signature(facts)}
     for n in range(1, 1000):
         path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
         try:

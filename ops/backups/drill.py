@@ -50,17 +50,26 @@ class DrillReport:
         return [row for row in self.rows if not row.ok]
 
 
-def backup_drill(*, name: str | None = None, alias: str = DEFAULT_DB_ALIAS) -> DrillReport:
-    """Restore ``name`` (default: the newest verifiable backup) into a scratch database and compare counts."""
+def backup_drill(
+    *, name: str | None = None, alias: str = DEFAULT_DB_ALIAS, trust_unsigned: bool = False, actor: str = ""
+) -> DrillReport:
+    """Restore ``name`` (default: the newest verifiable, signed backup) into a scratch database and compare counts.
+
+    ``trust_unsigned`` drills a file this installation did not sign (logged with ``actor``).
+    """
     vendor = connections[alias].vendor
     if name is None:
-        candidates = [b for b in backups_list() if not b.problem and b.tables is not None and b.vendor == vendor]
+        candidates = [
+            b
+            for b in backups_list()
+            if not b.problem and b.tables is not None and b.vendor == vendor and (trust_unsigned or not b.signature_problem)
+        ]
         if not candidates:
             raise BackupNotFound("There is no backup to drill yet: make one first.")
         name = candidates[0].name
     engine = engine_for(vendor)
     started = time.monotonic()
-    with backup_unpacked(name=name, alias=alias) as verified:
+    with backup_unpacked(name=name, alias=alias, trust_unsigned=trust_unsigned, actor=actor) as verified:
         expected = verified.info.tables
         if expected is None:
             raise BackupSidecarMissing(f"Backup {name} has no recorded row counts to compare with.")

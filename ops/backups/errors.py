@@ -23,6 +23,14 @@ class BackupChecksumMismatch(BackupError):
     pass
 
 
+class BackupUnsigned(BackupError):
+    """The sidecar has no signature, or not this installation's: the file may have been planted."""
+
+
+class BackupTooSoon(BackupError):
+    """Manual backups are rate-limited."""
+
+
 class BackupForeignEngine(BackupError):
     pass
 

@@ -1,8 +1,10 @@
-"""Backups: create, delete, restore and retention (django-dbbackup's connectors underneath).
+"""Backups: create, delete and restore (django-dbbackup's connectors underneath); retention is in retention.py.
 
 A restore verifies the file first (see ``verify.py``), takes a pre-restore snapshot, then
 replaces the database in one transaction; if that fails anyway, the snapshot is put back
-before the error is raised, so a failed restore loses nothing.
+before the error is raised, so a failed restore loses nothing. Manual backups are one per
+MANUAL_BACKUP_INTERVAL per installation, so that clicks can neither fill the disk nor
+crowd the scheduled backups.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ops.backups.catalog import (
     PREFIX,
     BackupInfo,
     backup_dir,
+    backup_files_remove,
     backup_get,
     backups_list,
     file_sha256,
@@ -39,7 +42,8 @@ from ops.backups.catalog import (
 )
 from ops.backups.engines import engine_for
 from ops.backups.engines.common import DumpUnreadable, ToolFailed, ToolMissing
-from ops.backups.errors import BackupFailed, RestoreBusy, RestoreFailed
+from ops.backups.errors import BackupFailed, BackupTooSoon, BackupUnsigned, RestoreBusy, RestoreFailed
+from ops.backups.retention import backups_apply_retention
 from ops.backups.verify import VerifiedBackup, backup_unpacked, backup_verify
 
 __all__ = [
@@ -53,7 +57,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-SNAPSHOT_GRACE = timedelta(days=1)  # pre-restore snapshots younger than this survive retention
+MANUAL_BACKUP_INTERVAL = timedelta(minutes=5)
 _ORIGINS = {"scheduled": "scheduler", "pre-migrate": "manage.py backup_before_migrate"}
 
 
@@ -64,9 +68,39 @@ def _actor(user, origin: str, kind: str) -> str:
 
 
 def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAULT_DB_ALIAS) -> BackupInfo:
-    """Dump the database, gzip it into BACKUP_DIR and write its sidecar; return the new backup."""
+    """Dump the database, gzip it into BACKUP_DIR and write its signed sidecar; return the new backup.
+
+    A manual backup is refused (BackupTooSoon) within MANUAL_BACKUP_INTERVAL of the last one.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if kind == "manual":
+        with _manual_slot():
+            return _backup_make(kind=kind, user=user, origin=origin, alias=alias)
+    return _backup_make(kind=kind, user=user, origin=origin, alias=alias)
+
+
+@contextlib.contextmanager
+def _manual_slot() -> Iterator[None]:
+    # The lock makes check-then-make one step across processes: two clicks make one backup.
+    with open(backup_dir() / ".manual.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupTooSoon("A manual backup is being made right now; wait for it to finish.") from None
+        last = next((b for b in backups_list() if b.kind == "manual" and b.name.startswith(PREFIX)), None)
+        wait = last.created_at + MANUAL_BACKUP_INTERVAL - timezone.now() if last is not None else timedelta(0)
+        if last is not None and wait > timedelta(0):
+            minutes = MANUAL_BACKUP_INTERVAL.total_seconds() / 60
+            raise BackupTooSoon(
+                f"A manual backup was made at {last.created_at:%H:%M:%S} UTC"
+                f"{f' by {last.created_by}' if last.created_by else ''}; manual backups are one every "
+                f"{minutes:g} minutes, so try again in {int(wait.total_seconds()) + 1} seconds."
+            )
+        yield
+
+
+def _backup_make(*, kind: str, user, origin: str, alias: str) -> BackupInfo:
     connection = connections[alias]
     if connection.in_atomic_block:
         raise RuntimeError("backup_create must run outside a transaction (it takes its own snapshot)")
@@ -114,8 +148,8 @@ def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAUL
 def _compress(raw: Path, dest: Path, *, inner_name: str, mtime: datetime, level: int) -> None:
     # Private from the first byte: a backup holds every row, password and token hashes included.
     with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-        gz_args = {"filename": inner_name, "mode": "wb", "fileobj": out, "compresslevel": level, "mtime": int(mtime.timestamp())}
-        with gzip.GzipFile(**gz_args) as gz, open(raw, "rb") as source:
+        gz = gzip.GzipFile(filename=inner_name, mode="wb", fileobj=out, compresslevel=level, mtime=int(mtime.timestamp()))
+        with gz, open(raw, "rb") as source:
             shutil.copyfileobj(source, gz, 1 << 20)
         out.flush()
         os.fsync(out.fileno())
@@ -124,32 +158,8 @@ def _compress(raw: Path, dest: Path, *, inner_name: str, mtime: datetime, level:
 def backup_delete(*, name: str, user=None) -> None:
     """Remove a backup file and its sidecar."""
     info = backup_get(name)
-    info.path.unlink(missing_ok=True)
-    sidecar_path(info.path).unlink(missing_ok=True)
+    backup_files_remove(info)
     logger.info("backup %s deleted by %s", name, _actor(user, "", ""))
-
-
-def backups_apply_retention(*, keep_count: int, keep_days: int, now: datetime | None = None) -> list[str]:
-    """Delete Guildhall's backups beyond the newest ``keep_count`` or older than ``keep_days``.
-
-    The newest backup always stays, and so do pre-restore snapshots younger than a day (the
-    way back from a restore that turned out wrong). Files this app did not make are left alone.
-    """
-    now = now or timezone.now()
-    ours = [b for b in backups_list() if b.name.startswith(PREFIX)]
-    deleted = []
-    for index, backup in enumerate(ours):
-        age = now - backup.created_at
-        if index == 0 or (backup.kind == "pre-restore" and age < SNAPSHOT_GRACE):
-            continue
-        if index >= keep_count or age > timedelta(days=keep_days):
-            backup_delete(name=backup.name)
-            deleted.append(backup.name)
-    for partial in backup_dir().glob(".partial-*"):  # left by a backup that was killed half way
-        with contextlib.suppress(FileNotFoundError):
-            if now.timestamp() - partial.stat().st_mtime > SNAPSHOT_GRACE.total_seconds():
-                partial.unlink()
-    return deleted
 
 
 @dataclass(frozen=True)
@@ -169,10 +179,18 @@ def _restore_lock() -> Iterator[None]:
         yield
 
 
-def backup_restore(*, name: str, user=None, alias: str = DEFAULT_DB_ALIAS) -> RestoreOutcome:
-    """Verify a backup, snapshot the database, then replace the database with the backup."""
-    actor = _actor(user, "", "")
-    with _restore_lock(), backup_unpacked(name=name, alias=alias) as verified:
+def backup_restore(
+    *, name: str, user=None, trust_unsigned: bool = False, origin: str = "", alias: str = DEFAULT_DB_ALIAS
+) -> RestoreOutcome:
+    """Verify a backup, snapshot the database, then replace the database with the backup.
+
+    ``trust_unsigned`` restores a file whose sidecar this installation did not sign (brought
+    from another installation); only a superuser (or a command run on the server) may say so.
+    """
+    actor = _actor(user, origin, "")
+    if trust_unsigned and user is not None and not (user.is_active and user.is_superuser):
+        raise BackupUnsigned("Only a superuser may restore a backup that this installation did not sign.")
+    with _restore_lock(), backup_unpacked(name=name, alias=alias, trust_unsigned=trust_unsigned, actor=actor) as verified:
         try:
             snapshot = backup_create(kind="pre-restore", user=user, alias=alias)
         except BackupFailed as exc:

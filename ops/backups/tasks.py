@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from ops.backups.services import backup_create, backups_apply_retention
+from ops.backups.retention import backups_apply_retention
+from ops.backups.services import backup_create
 
 
 def backup_scheduled() -> str:

@@ -1,15 +1,18 @@
 """Checking a backup before anything is done with it.
 
 The order matters for the message an admin reads: facts first (sidecar, size, checksum,
-engine), then the file itself (the whole gzip stream, the dump's own engine, the engine
+signature, engine), then the file itself (the whole gzip stream, the dump's own engine, the engine
 tool's integrity check) and last the schema recorded inside the dump. The checked,
 uncompressed copy is what a restore then uses, so the bytes verified are the bytes restored.
+A sidecar without this installation's signature is refused unless the caller (a superuser
+bringing a file from another installation) says to trust it; that is logged with who.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import logging
 import shutil
 import tempfile
 import zlib
@@ -31,7 +34,10 @@ from ops.backups.errors import (
     BackupForeignEngine,
     BackupSchemaNewer,
     BackupSidecarMissing,
+    BackupUnsigned,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,18 +49,25 @@ class VerifiedBackup:
     migrations: list[tuple[str, str]]
 
 
-def backup_verify(*, name: str, alias: str = DEFAULT_DB_ALIAS) -> BackupInfo:
+def backup_verify(*, name: str, alias: str = DEFAULT_DB_ALIAS, trust_unsigned: bool = False, actor: str = "") -> BackupInfo:
     """Check a backup without touching the database; raise a BackupError saying what is wrong."""
-    with backup_unpacked(name=name, alias=alias) as verified:
+    with backup_unpacked(name=name, alias=alias, trust_unsigned=trust_unsigned, actor=actor) as verified:
         return verified.info
 
 
 @contextlib.contextmanager
-def backup_unpacked(*, name: str, alias: str = DEFAULT_DB_ALIAS) -> Iterator[VerifiedBackup]:
-    """Verify a backup and yield its checked, uncompressed copy."""
+def backup_unpacked(
+    *, name: str, alias: str = DEFAULT_DB_ALIAS, trust_unsigned: bool = False, actor: str = ""
+) -> Iterator[VerifiedBackup]:
+    """Verify a backup and yield its checked, uncompressed copy.
+
+    ``trust_unsigned`` lets a sidecar without this installation's signature pass (a file
+    from another installation); ``actor`` says who decided that, for the log.
+    """
     info = backup_get(name)
     vendor = connections[alias].vendor
     _check_facts(info, vendor)
+    _check_signature(info, trust_unsigned=trust_unsigned, actor=actor)
     engine = engine_for(vendor)
     with tempfile.TemporaryDirectory(prefix="guildhall-verify-", dir=dbbackup_settings.TMP_DIR) as folder:
         dump = Path(folder) / f"dump.{engine.EXTENSION}"
@@ -72,7 +85,7 @@ def backup_unpacked(*, name: str, alias: str = DEFAULT_DB_ALIAS) -> Iterator[Ver
 
 
 def _check_facts(info: BackupInfo, vendor: str) -> None:
-    if info.problem:
+    if info.problem or info.facts is None:
         raise BackupSidecarMissing(f"Backup {info.name} cannot be verified: {info.problem}.")
     recorded = info.facts["size"]
     if info.size < recorded:
@@ -89,6 +102,19 @@ def _check_facts(info: BackupInfo, vendor: str) -> None:
             f"Backup {info.name} was made from {LABELS.get(info.vendor or '', 'another engine')}, and this "
             f"database is {LABELS[vendor]}: a backup restores only into the engine it came from."
         )
+
+
+def _check_signature(info: BackupInfo, *, trust_unsigned: bool, actor: str) -> None:
+    problem = info.signature_problem
+    if not problem:
+        return
+    if not trust_unsigned:
+        raise BackupUnsigned(
+            f"Backup {info.name} was refused: {problem}, so this installation did not make it, and anyone who "
+            "can write to the backup folder could have put it there. If you brought it from another "
+            "installation yourself, a superuser can restore it with the override for unsigned files."
+        )
+    logger.warning("backup %s used without a valid signature (%s): trusted by %s", info.name, problem, actor or "unknown")
 
 
 def _unpack(info: BackupInfo, dump: Path) -> None:

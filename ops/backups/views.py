@@ -1,4 +1,4 @@
-"""Backup pages in the admin's look: staff list and create; superusers download, delete and restore."""
+"""Backup pages in the admin's look: staff list; ``ops.create_backup`` creates; superusers download, delete and restore."""
 
 from __future__ import annotations
 
@@ -60,13 +60,19 @@ def backup_list(request):
             keep_count=settings.BACKUP_KEEP_COUNT,
             keep_days=settings.BACKUP_KEEP_DAYS,
             schedule=schedule,
+            can_create=request.user.has_perm(CREATE_PERMISSION),
         ),
     )
+
+
+CREATE_PERMISSION = "ops.create_backup"
 
 
 @staff_member_required
 @require_POST
 def backup_create_now(request):
+    if not request.user.has_perm(CREATE_PERMISSION):
+        raise PermissionDenied("Creating a backup needs the permission “Can create a backup now”.")
     try:
         backup = backup_create(kind="manual", user=request.user)
     except ApplicationError as exc:
@@ -106,6 +112,10 @@ def backup_delete_confirm(request, name: str):
 
 class RestoreForm(forms.Form):
     confirmation = forms.CharField(label="Type the backup's name to confirm", max_length=255, strip=True)
+    trust_unsigned = forms.BooleanField(
+        required=False,
+        label="I brought this file from another installation myself: restore it although this installation did not sign it",
+    )
 
     def __init__(self, *args, name: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -126,7 +136,8 @@ def backup_restore_confirm(request, name: str):
     form = RestoreForm(request.POST or None, name=backup.name)
     if request.method == "POST" and form.is_valid():
         try:
-            outcome = backup_restore(name=backup.name, user=request.user)
+            trust = form.cleaned_data["trust_unsigned"]
+            outcome = backup_restore(name=backup.name, user=request.user, trust_unsigned=trust)
         except ApplicationError as exc:
             messages.error(request, str(exc))
         else:

@@ -1,9 +1,9 @@
-"""Backup pages: staff list and create; only superusers download, delete and restore."""
+"""Backup pages: staff list; staff with ops.create_backup create; only superusers download, delete and restore."""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from commands.models import CustomCommand
@@ -19,14 +19,16 @@ GUILD = 99
 def backup(settings, tmp_path):
     settings.BACKUP_DIR = tmp_path / "backups"
     command_create(guild_id=GUILD, name="alpha", template="a", author_id=1)
-    made = backup_create(kind="manual")
+    made = backup_create(kind="scheduled")
     CustomCommand.objects.all().delete()
     command_create(guild_id=GUILD, name="beta", template="b", author_id=1)
     return made
 
 
-def _login(client, *, superuser: bool):
+def _login(client, *, superuser: bool, may_create: bool = False):
     user = User.objects.create_user("su" if superuser else "staff", password="pw-123-long", is_staff=True, is_superuser=superuser)
+    if may_create:
+        user.user_permissions.add(Permission.objects.get(content_type__app_label="ops", codename="create_backup"))
     client.force_login(user)
     return client
 
@@ -34,6 +36,12 @@ def _login(client, *, superuser: bool):
 @pytest.fixture
 def staff(client):
     return _login(client, superuser=False)
+
+
+@pytest.fixture
+def creator(client):
+    """Staff with the permission to create backups (and no other)."""
+    return _login(client, superuser=False, may_create=True)
 
 
 @pytest.fixture
@@ -60,7 +68,8 @@ def test_it_sends_anonymous_users_to_the_login_page(client, backup):
 def test_it_lists_backups_for_staff_in_the_admin_chrome(staff, backup):
     page = staff.get(reverse("backups:index")).content.decode()
     assert backup.name in page and backup.short_checksum in page and backup.engine_label in page
-    assert "Create backup now" in page and 'id="user-tools"' in page  # the admin's header rendered
+    assert 'id="user-tools"' in page  # the admin's header rendered
+    assert "Create backup now" not in page  # needs ops.create_backup
     assert "Kept: the newest" in page
     assert reverse("backups:restore", args=[backup.name]) not in page  # superusers' links only
 
@@ -71,10 +80,21 @@ def test_it_shows_superusers_the_actions_on_each_backup(superuser, backup):
         assert url in page
 
 
-def test_it_lets_staff_create_a_backup(staff, backup):
-    response = staff.post(reverse("backups:create"), follow=True)
+def test_it_lets_staff_with_the_permission_create_a_backup(creator, backup):
+    assert "Create backup now" in creator.get(reverse("backups:index")).content.decode()
+    response = creator.post(reverse("backups:create"), follow=True)
     assert response.status_code == 200 and "made" in response.content.decode()
     assert len(backups_list()) == 2 and backups_list()[0].created_by == "staff"
+
+
+def test_it_refuses_to_create_a_backup_for_staff_without_the_permission(staff, backup):
+    assert staff.post(reverse("backups:create")).status_code == 403
+    assert len(backups_list()) == 1
+
+
+def test_it_lets_a_superuser_create_a_backup(superuser, backup):
+    response = superuser.post(reverse("backups:create"), follow=True)
+    assert "made" in response.content.decode() and len(backups_list()) == 2
 
 
 def test_it_forbids_staff_who_are_not_superusers_to_download_delete_or_restore(staff, backup):
@@ -139,3 +159,21 @@ def test_it_needs_the_csrf_token(backup):
 
 def test_it_links_the_backups_page_from_the_admin_index(staff, backup):
     assert reverse("backups:index") in staff.get(reverse("admin:index")).content.decode()
+
+
+def test_it_allows_one_manual_backup_every_few_minutes(creator, backup, monkeypatch):
+    from datetime import timedelta
+
+    from ops.backups import services
+    from ops.backups.errors import BackupTooSoon
+
+    assert "made (" in creator.post(reverse("backups:create"), follow=True).content.decode()
+    again = creator.post(reverse("backups:create"), follow=True).content.decode()
+    assert "manual backups are one every 5 minutes, so try again in" in again and "by staff" in again
+    assert len(backups_list()) == 2
+    with pytest.raises(BackupTooSoon):
+        backup_create(kind="manual")
+    backup_create(kind="scheduled")  # the scheduler's are not limited
+    monkeypatch.setattr(services, "MANUAL_BACKUP_INTERVAL", timedelta(0))
+    assert "made (" in creator.post(reverse("backups:create"), follow=True).content.decode()
+    assert len(backups_list()) == 4

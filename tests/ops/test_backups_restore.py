@@ -13,7 +13,7 @@ from django.db import connection
 from commands.models import CustomCommand
 from commands.services import command_create
 from ops.backups import services
-from ops.backups.catalog import backups_list, sidecar_path
+from ops.backups.catalog import backups_list, facts_signature, sidecar_path
 from ops.backups.engines import engine_for
 from ops.backups.errors import (
     BackupChecksumMismatch,
@@ -45,11 +45,16 @@ def _command(name: str) -> None:
 
 
 def _reseal(path) -> None:
-    """Rewrite the sidecar's checksum and size to match the file (a tamperer who knows the format)."""
+    """Rewrite the sidecar's checksum, size and signature to match the file.
+
+    A tamperer who also holds SECRET_KEY: what the checks after the signature still catch.
+    (test_backups_signing covers the tamperer without it.)
+    """
     side = sidecar_path(path)
     facts = json.loads(side.read_text())
     data = path.read_bytes()
     facts.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    facts["signature"] = facts_signature(facts)
     side.write_text(json.dumps(facts))
 
 
@@ -85,12 +90,13 @@ def test_it_writes_a_gzip_and_a_sidecar_with_the_facts(backup_dir):
     assert facts["kind"] == "manual" and facts["created_by"] and facts["created_at"]
     assert facts["migrations"]["commands"] and facts["migrations"]["ops"]
     assert facts["tables"]["commands_customcommand"] == 1
+    assert facts["signature"] == facts_signature(facts) and not backup.signature_problem
     assert backup_verify(name=backup.name).name == backup.name
     assert [b.name for b in backups_list()] == [backup.name]
 
 
 def test_it_gives_two_backups_in_the_same_second_two_names(backup_dir):
-    first, second = backup_create(kind="manual"), backup_create(kind="manual")
+    first, second = backup_create(kind="scheduled"), backup_create(kind="scheduled")
     assert first.name != second.name and len(backups_list()) == 2
 
 

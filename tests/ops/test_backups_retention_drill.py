@@ -14,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from commands.services import command_create
-from ops.backups.catalog import backups_list, sidecar_path
+from ops.backups.catalog import backups_list, facts_signature, sidecar_path
 from ops.backups.drill import backup_drill
 from ops.backups.errors import BackupNotFound
 from ops.backups.services import backup_create, backups_apply_retention
@@ -32,24 +32,21 @@ def backup_dir(settings, tmp_path):
 
 
 def _file(folder, name: str, *, age: timedelta, kind: str = "manual") -> str:
-    """A backup file with a sidecar dated ``age`` ago (retention reads only the facts)."""
+    """A backup file with a signed sidecar dated ``age`` ago (retention reads only the facts)."""
     data = gzip.compress(name.encode())
     (folder / name).write_bytes(data)
-    (folder / f"{name}.metadata").write_text(
-        json.dumps(
-            {
-                "engine": "django.db.backends.sqlite3",
-                "vendor": "sqlite",
-                "kind": kind,
-                "created_by": "test",
-                "created_at": (timezone.now() - age).isoformat(),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "migrations": {},
-                "tables": {},
-            }
-        )
-    )
+    facts = {
+        "engine": "django.db.backends.sqlite3",
+        "vendor": "sqlite",
+        "kind": kind,
+        "created_by": "test",
+        "created_at": (timezone.now() - age).isoformat(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "migrations": {},
+        "tables": {},
+    }
+    (folder / f"{name}.metadata").write_text(json.dumps({**facts, "signature": facts_signature(facts)}))
     return name
 
 
@@ -125,6 +122,7 @@ def test_it_prints_the_drill_table_and_fails_on_a_difference(backup_dir):
     side = sidecar_path(backup.path)
     facts = json.loads(side.read_text())
     facts["tables"]["commands_customcommand"] += 1  # the backup claims a row that is not in it
+    facts["signature"] = facts_signature(facts)  # (signed, or the signature check would refuse it first)
     side.write_text(json.dumps(facts))
     out = StringIO()
     with pytest.raises(CommandError, match="1 table"):
@@ -147,7 +145,7 @@ def test_it_backs_up_before_migrate_only_when_migrations_are_pending(backup_dir,
 
 def test_it_runs_the_daily_backup_with_retention(backup_dir, settings):
     settings.BACKUP_KEEP_COUNT = 1
-    _file(backup_dir, "guildhall-2020-01-01-000000-scheduled.sqlite3.gz", age=timedelta(days=3))
+    _file(backup_dir, "guildhall-2020-01-01-000000-scheduled.sqlite3.gz", age=timedelta(days=3), kind="scheduled")
     result = backup_scheduled()
     [backup] = backups_list()
     assert backup.kind == "scheduled" and backup.created_by == "scheduler"
@@ -166,5 +164,51 @@ def test_it_drills_the_newest_backup_of_this_engine(backup_dir):
     other = "postgresql" if connection.vendor == "sqlite" else "sqlite"
     newer = _file(backup_dir, "guildhall-2099-01-01-000000-manual.psql.bin.gz", age=timedelta(hours=-1))
     side = sidecar_path(backup_dir / newer)
-    side.write_text(side.read_text().replace('"vendor": "sqlite"', f'"vendor": "{other}"'))
+    facts = json.loads(side.read_text())
+    facts["vendor"] = other
+    side.write_text(json.dumps({**facts, "signature": facts_signature(facts)}))
     assert backup_drill().name == backup.name
+
+
+def test_it_counts_manual_and_scheduled_backups_apart(backup_dir):
+    scheduled = [
+        _file(
+            backup_dir, f"guildhall-2026-01-{day:02d}-000000-scheduled.sqlite3.gz", age=timedelta(days=20 - day), kind="scheduled"
+        )
+        for day in range(1, 6)
+    ]
+    manual = [
+        _file(backup_dir, f"guildhall-2026-01-20-0000{n:02d}-manual.sqlite3.gz", age=timedelta(minutes=10 - n)) for n in range(5)
+    ]
+    deleted = backups_apply_retention(keep_count=3, keep_days=30)
+    assert sorted(deleted) == sorted(scheduled[:2] + manual[:2])  # the two oldest of each kind
+    left = _left()
+    assert set(scheduled[2:]) <= set(left) and set(manual[2:]) <= set(left)
+
+
+def test_it_keeps_the_scheduled_backups_after_14_quick_manual_creates_and_the_daily_run(backup_dir, client, settings):
+    """The issue's scenario: a staff member clicks "create" 14 times, then the daily run applies retention."""
+    from django.contrib.auth.models import Permission, User
+
+    settings.BACKUP_KEEP_COUNT = 14
+    daily = [
+        _file(
+            backup_dir, f"guildhall-2026-01-{day:02d}-030000-scheduled.sqlite3.gz", age=timedelta(days=15 - day), kind="scheduled"
+        )
+        for day in range(1, 15)
+    ]
+    clicker = User.objects.create_user("clicker", password="pw-clicker-123", is_staff=True)
+    clicker.user_permissions.add(Permission.objects.get(codename="create_backup"))
+    client.force_login(clicker)
+    pages = [client.post("/admin/ops/backups/create/", follow=True).content.decode() for _ in range(14)]
+    assert sum(" bytes)." in page for page in pages) == 1  # "Backup … made (N bytes).": one per few minutes
+    assert all("manual backups are one every 5 minutes" in page for page in pages[1:])
+    # Even had every click gone through (say, over a fortnight): 14 more manual backups.
+    for n in range(14):
+        _file(backup_dir, f"guildhall-2026-01-15-0100{n:02d}-manual.sqlite3.gz", age=timedelta(hours=1, minutes=n))
+
+    backup_scheduled()
+
+    kept = {b.name for b in backups_list() if b.kind == "scheduled"}
+    assert len(kept) == 14 and set(daily[1:]) <= kept  # today's run, then the 13 newest before it
+    assert daily[0] not in kept  # only the 15th scheduled one made room, for a scheduled one

@@ -1,3 +1,5 @@
+import getpass
+
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApplicationError
@@ -7,15 +9,22 @@ from ops.backups.drill import backup_drill
 class Command(BaseCommand):
     help = (
         "Restore the newest backup (or --name) into a scratch database and compare the row count of every "
-        "table with the counts recorded when it was made. Exits non-zero on any difference."
+        "table with the counts recorded when it was made. Exits non-zero on any difference. Files whose "
+        "sidecar this installation did not sign are refused unless --trust-unsigned is given."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--name", help="the backup to drill (default: the newest one)")
+        parser.add_argument("--name", help="the backup to drill (default: the newest signed one)")
+        parser.add_argument(
+            "--trust-unsigned",
+            action="store_true",
+            help="drill a file from another installation (its sidecar is not signed with this SECRET_KEY); logged",
+        )
 
     def handle(self, *args, **options):
+        actor = f"manage.py backup_drill --trust-unsigned (OS user {getpass.getuser()})"
         try:
-            report = backup_drill(name=options["name"])
+            report = backup_drill(name=options["name"], trust_unsigned=options["trust_unsigned"], actor=actor)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         width = max(len(row.table) for row in report.rows) if report.rows else 5
