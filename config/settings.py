@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -80,11 +81,30 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # throttles failed logins first
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# Lock-out per account and address (LOGIN_FAILURE_LIMIT), and per address alone at a higher
+# limit, so that one address cycling through usernames is stopped too (config/login_lockout.py).
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = envint("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20, minimum=1)
+if LOGIN_FAILURE_LIMIT_PER_ADDRESS < LOGIN_FAILURE_LIMIT:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT_PER_ADDRESS must be at least LOGIN_FAILURE_LIMIT")
+AXES_FAILURE_LIMIT = "config.login_lockout.login_failure_limit"
 AXES_COOLOFF_TIME = envint("LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Behind N trusted reverse proxies (a TLS-terminating load balancer is 1), each appending
+# the address it saw to X-Forwarded-For, the client is the N-th entry from the right; what
+# a client writes further left is ignored. With 0, REMOTE_ADDR is the client and the header,
+# which anyone can send, is not read at all.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
+if TRUSTED_PROXY_COUNT:
+    # ipware counts the proxies listed in the header: all but the one that connected to us.
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    AXES_IPWARE_META_PRECEDENCE_ORDER: tuple[str, ...] = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    IPWARE_STRICT = False  # a client's own X-Forwarded-For entries make the chain longer, not invalid
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -125,7 +145,7 @@ def _parse_database_url(var: str, url: str) -> dict:
         raise ImproperlyConfigured(f"{var} must be a postgres:// or sqlite:// URL, not {engine or url!r}")
     if engine == "django.db.backends.postgresql" and not config.get("NAME"):
         raise ImproperlyConfigured(f"{var} must name a database (postgres://user@host:port/NAME)")
-    return config
+    return dict(config)
 
 
 def _postgres(config: dict) -> dict:
@@ -201,7 +221,7 @@ else:
 # --- django-q2 ----------------------------------------------------------------------
 # The ORM broker acknowledges a task only when it finishes, so a task whose worker was
 # killed is handed out again after `retry` seconds; Redis is used for the cache only.
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": envstr("Q_CLUSTER_NAME", "guildhall"),
     "orm": "default",
     "workers": envint("Q_WORKERS", 2, minimum=1),
@@ -236,7 +256,7 @@ if not DISCORD_GATEWAY_URL.startswith(("ws://", "wss://")):
     raise ImproperlyConfigured(f"DISCORD_GATEWAY_URL must be a ws(s) URL, not {DISCORD_GATEWAY_URL!r}")
 if SHARD_IDS is not None and SHARD_COUNT is None:
     raise ImproperlyConfigured("SHARD_IDS needs SHARD_COUNT")
-if SHARD_IDS is not None and any(not 0 <= i < SHARD_COUNT for i in SHARD_IDS):
+if SHARD_IDS is not None and SHARD_COUNT is not None and any(not 0 <= i < SHARD_COUNT for i in SHARD_IDS):
     raise ImproperlyConfigured(f"SHARD_IDS must each be below SHARD_COUNT ({SHARD_COUNT})")
 
 # --- Auth, i18n, static -------------------------------------------------------------
@@ -255,7 +275,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
@@ -280,16 +300,20 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+HSTS_PRELOAD_MIN_SECONDS = 31_536_000  # one year: the least hstspreload.org accepts
 if not DEBUG:
     SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^health(/|$)"]  # platform health probes come over plain http inside
-    # HSTS starts at an hour (raise SECURE_HSTS_SECONDS once https is settled; preload lists want a
-    # year); turn the next two off when other subdomains of the domain still serve plain http.
+    # HSTS starts at an hour (raise SECURE_HSTS_SECONDS once https is settled); turn
+    # SECURE_HSTS_INCLUDE_SUBDOMAINS off when other subdomains still serve plain http. Preload
+    # lists refuse a max-age under a year, so preload is sent only from a year on.
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 3600, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True) and SECURE_HSTS_SECONDS >= HSTS_PRELOAD_MIN_SECONDS
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]  # preload is off on purpose (max-age under a year, or chosen)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Backups (django-dbbackup) ------------------------------------------------------

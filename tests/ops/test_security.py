@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -134,11 +135,138 @@ def test_it_requires_the_csrf_token_on_admin_forms():
 @pytest.mark.django_db
 def test_it_locks_out_repeated_failed_logins(client, settings):
     User.objects.create_user("staff", password="pw-staff-123", is_staff=True)
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
         client.post(LOGIN, {"username": "staff", "password": "wrong"})
     locked = client.post(LOGIN, {"username": "staff", "password": "pw-staff-123"})
     assert locked.status_code in (403, 429)
     assert "_auth_user_id" not in client.session
+
+
+def _settings_from_env(**env: str) -> dict:
+    """config/settings.py's values for ``env`` (read in a fresh process, as a deploy would)."""
+    names = [
+        "TRUSTED_PROXY_COUNT",
+        "AXES_IPWARE_PROXY_COUNT",
+        "AXES_IPWARE_PROXY_ORDER",
+        "AXES_IPWARE_META_PRECEDENCE_ORDER",
+        "IPWARE_STRICT",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_PRELOAD",
+        "SILENCED_SYSTEM_CHECKS",
+    ]
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {names!r}}}))"
+    )
+    full_env = {k: v for k, v in os.environ.items() if k not in ("TRUSTED_PROXY_COUNT", "SECURE_HSTS_SECONDS")}
+    full_env.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    """The lock-out settings of TRUSTED_PROXY_COUNT=1, as config/settings.py makes them."""
+    made = _settings_from_env(TRUSTED_PROXY_COUNT="1")
+    assert made["TRUSTED_PROXY_COUNT"] == 1
+    for name in ("AXES_IPWARE_PROXY_COUNT", "AXES_IPWARE_PROXY_ORDER", "IPWARE_STRICT"):
+        setattr(settings, name, made[name])
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(made["AXES_IPWARE_META_PRECEDENCE_ORDER"])
+    return settings
+
+
+PROXY = "10.0.0.2"  # the TLS-terminating proxy: every request comes from it
+CLIENT_A, CLIENT_B = "93.184.216.34", "151.101.1.69"
+
+
+def _login(client, username: str, password: str, *, forwarded_for: str | None, remote: str = PROXY):
+    extra = {"REMOTE_ADDR": remote}
+    if forwarded_for is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    response = client.post(LOGIN, {"username": username, "password": password}, **extra)
+    return response, "_auth_user_id" in client.session
+
+
+@pytest.mark.django_db
+def test_it_keys_the_lockout_on_the_client_behind_one_proxy(behind_one_proxy):
+    User.objects.create_user("admin", password="pw-admin-123", is_staff=True)
+    attacker, admin = Client(), Client()
+    for _ in range(behind_one_proxy.LOGIN_FAILURE_LIMIT):
+        _login(attacker, "admin", "guess", forwarded_for=CLIENT_A)
+    # The attacker is locked out, even with the right password, even pretending to be B on the left.
+    response, logged_in = _login(attacker, "admin", "pw-admin-123", forwarded_for=f"{CLIENT_B}, {CLIENT_A}")
+    assert response.status_code in (403, 429) and not logged_in
+    # The admin, from another address through the same proxy, is not.
+    response, logged_in = _login(admin, "admin", "pw-admin-123", forwarded_for=CLIENT_B)
+    assert response.status_code == 302 and logged_in
+
+
+@pytest.mark.django_db
+def test_it_locks_one_address_cycling_through_usernames(behind_one_proxy):
+    User.objects.create_user("admin", password="pw-admin-123", is_staff=True)
+    sprayer = Client()
+    limit = behind_one_proxy.LOGIN_FAILURE_LIMIT_PER_ADDRESS
+    assert limit > behind_one_proxy.LOGIN_FAILURE_LIMIT
+    for n in range(limit):  # never more than one try per username: the per-account limit is not reached
+        _login(sprayer, f"user{n}", "guess", forwarded_for=CLIENT_A)
+    response, logged_in = _login(sprayer, "admin", "pw-admin-123", forwarded_for=CLIENT_A)
+    assert response.status_code in (403, 429) and not logged_in
+    response, logged_in = _login(Client(), "admin", "pw-admin-123", forwarded_for=CLIENT_B)
+    assert logged_in
+
+
+@pytest.mark.django_db
+def test_it_lets_an_address_log_in_below_the_per_address_limit(behind_one_proxy):
+    User.objects.create_user("admin", password="pw-admin-123", is_staff=True)
+    client = Client()
+    for n in range(behind_one_proxy.LOGIN_FAILURE_LIMIT_PER_ADDRESS - 1):
+        _login(client, f"user{n}", "guess", forwarded_for=CLIENT_A)
+    assert _login(client, "admin", "pw-admin-123", forwarded_for=CLIENT_A)[1]
+
+
+@pytest.mark.django_db
+def test_it_ignores_x_forwarded_for_without_trusted_proxies(settings):
+    """With the default TRUSTED_PROXY_COUNT=0 the header is anyone's to write: REMOTE_ADDR counts."""
+    made = _settings_from_env()
+    assert made["TRUSTED_PROXY_COUNT"] == 0 and made["AXES_IPWARE_META_PRECEDENCE_ORDER"] == ["REMOTE_ADDR"]
+    User.objects.create_user("admin", password="pw-admin-123", is_staff=True)
+    client = Client()
+    for n in range(settings.LOGIN_FAILURE_LIMIT):
+        _login(client, "admin", "guess", forwarded_for=f"198.51.100.{n + 1}", remote=CLIENT_A)
+    response, logged_in = _login(client, "admin", "pw-admin-123", forwarded_for="198.51.100.99", remote=CLIENT_A)
+    assert response.status_code in (403, 429) and not logged_in
+
+
+@pytest.mark.parametrize("seconds, preload", [("3600", False), ("31535999", False), ("31536000", True), ("63072000", True)])
+def test_it_sends_hsts_preload_only_with_a_max_age_of_a_year(seconds, preload, tmp_path):
+    made = _settings_from_env(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="example.com",
+        GUILDHALL_DATA_DIR=str(tmp_path),
+        SECURE_HSTS_SECONDS=seconds,
+    )
+    assert made["SECURE_HSTS_SECONDS"] == int(seconds) and made["SECURE_HSTS_PRELOAD"] is preload
+    assert ("security.W021" in (made["SILENCED_SYSTEM_CHECKS"] or [])) is not preload
+
+
+@pytest.mark.django_db
+def test_it_writes_preload_into_the_header_only_from_a_year():
+    from django.test import override_settings
+
+    for seconds, expected in (
+        (3600, "max-age=3600; includeSubDomains"),
+        (31536000, "max-age=31536000; includeSubDomains; preload"),
+    ):
+        made = _settings_from_env(DEBUG="0", SECRET_KEY="k" * 60, ALLOWED_HOSTS="testserver", SECURE_HSTS_SECONDS=str(seconds))
+        with override_settings(
+            SECURE_HSTS_SECONDS=made["SECURE_HSTS_SECONDS"],
+            SECURE_HSTS_INCLUDE_SUBDOMAINS=True,
+            SECURE_HSTS_PRELOAD=made["SECURE_HSTS_PRELOAD"],
+        ):
+            response = Client().get("/health", secure=True)  # a new client: the middleware reads settings once
+        assert response["Strict-Transport-Security"] == expected
 
 
 def test_it_passes_check_deploy_with_production_settings(tmp_path):
