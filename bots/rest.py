@@ -1,4 +1,4 @@
-"""Discord's REST API for the worker: role changes and posts, no gateway.
+"""Discord's REST API for the worker: a logged-in client and posts, no gateway (roles: bots.role_changes).
 
 Built on discord.py's own HTTP client, which keeps Discord's per-route and global rate
 limits (it waits out 429 ``retry_after``) and backs off on 5xx. Posts carry a nonce with
@@ -15,9 +15,7 @@ import discord
 from discord.http import HTTPClient, handle_message_parameters
 from django.conf import settings
 
-from bots.role_changes import outcome_of
 from bots.runtime import apply_endpoints
-from timers.models import ExpiryOutcome
 
 logger = logging.getLogger(__name__)
 CANNOT_POST = (discord.Forbidden, discord.NotFound)
@@ -31,9 +29,10 @@ def nonce_for(*parts: object) -> str:
 class DiscordRest:
     """``async with DiscordRest() as rest:`` — log in with the bot token, then call."""
 
+    http: HTTPClient  # set on entering
+
     def __init__(self, token: str | None = None) -> None:
         self.token = token or settings.DISCORD_TOKEN
-        self.http: HTTPClient | None = None
         self._dm_channels: dict[int, int] = {}
 
     async def __aenter__(self) -> DiscordRest:
@@ -44,25 +43,9 @@ class DiscordRest:
         await self.http.static_login(self.token)
         return self
 
-    async def __aexit__(self, *exc) -> None:
-        if self.http is not None:
+    async def __aexit__(self, *exc: object) -> None:
+        if getattr(self, "http", None) is not None:
             await self.http.close()
-
-    async def role_add(self, guild_id: int, user_id: int, role_id: int, reason: str) -> str | None:
-        """Grant a role; None on success, else the outcome that explains the refusal."""
-        try:
-            await self.http.add_role(guild_id, user_id, role_id, reason=reason)
-        except discord.HTTPException as exc:
-            return outcome_of(exc)
-        return None
-
-    async def role_remove(self, guild_id: int, user_id: int, role_id: int, reason: str) -> tuple[str, str]:
-        """Take a role away (idempotent on Discord's side); the outcome and Discord's words."""
-        try:
-            await self.http.remove_role(guild_id, user_id, role_id, reason=reason)
-        except discord.HTTPException as exc:
-            return outcome_of(exc), f"{exc.status} {exc.code}: {exc.text}"[:300]
-        return ExpiryOutcome.REMOVED, ""
 
     async def post(
         self,

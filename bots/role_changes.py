@@ -1,10 +1,17 @@
-"""Adding and removing a member's role through Discord, with the outcome in the domain's words."""
+"""The one client for a member's roles on Discord: grant and take, with the answer in the domain's words.
+
+Used by the bot (its own ``bot.http``), the timer engine and the worker's tasks (a
+:class:`bots.rest.DiscordRest`'s ``http``): all of them get a :class:`RoleChange` back and
+none has to catch Discord's errors.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import discord
+from discord.http import HTTPClient
 
 from timers.models import ExpiryOutcome
 
@@ -13,10 +20,26 @@ UNKNOWN_MEMBER = 10007
 UNKNOWN_ROLE = 10011
 
 
-def outcome_of(error: discord.HTTPException | None) -> str:
-    """The expiry outcome that a Discord error (or None for success) stands for."""
-    if error is None:
-        return ExpiryOutcome.REMOVED
+@dataclass(frozen=True)
+class RoleChange:
+    """What Discord answered: done, or refused with the expiry outcome that stands for."""
+
+    refusal: str = ""  # "" when done; else an ExpiryOutcome value (member gone, forbidden, failed-will-retry…)
+    detail: str = ""  # Discord's words when refused ("403 50013: Missing Permissions")
+    text: str = ""  # Discord's message alone, for a member to read
+
+    @property
+    def done(self) -> bool:
+        return not self.refusal
+
+    @property
+    def expiry_outcome(self) -> str:
+        """The outcome of taking the role at expiry (``removed`` when it was done)."""
+        return self.refusal or ExpiryOutcome.REMOVED
+
+
+def outcome_of(error: discord.HTTPException) -> str:
+    """The expiry outcome that a Discord error stands for."""
     if isinstance(error, discord.NotFound):
         if error.code == UNKNOWN_MEMBER:
             return ExpiryOutcome.MEMBER_GONE
@@ -27,16 +50,27 @@ def outcome_of(error: discord.HTTPException | None) -> str:
     return ExpiryOutcome.FAILED_RETRY
 
 
-async def role_remove(http: discord.http.HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> str:
-    """Take the role away; return the outcome (never raises for Discord's answers)."""
+def _refused(exc: discord.HTTPException) -> RoleChange:
+    return RoleChange(
+        refusal=outcome_of(exc), detail=f"{exc.status} {exc.code}: {exc.text}"[:300], text=exc.text or str(exc.status)
+    )
+
+
+async def role_add(http: HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> RoleChange:
+    """Grant the role (idempotent on Discord's side); never raises for Discord's answers."""
+    try:
+        await http.add_role(guild_id, user_id, role_id, reason=reason)
+    except discord.HTTPException as exc:
+        logger.info("adding role %s to %s in %s: %s", role_id, user_id, guild_id, exc)
+        return _refused(exc)
+    return RoleChange()
+
+
+async def role_remove(http: HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> RoleChange:
+    """Take the role away (idempotent on Discord's side); never raises for Discord's answers."""
     try:
         await http.remove_role(guild_id, user_id, role_id, reason=reason)
     except discord.HTTPException as exc:
         logger.info("removing role %s from %s in %s: %s", role_id, user_id, guild_id, exc)
-        return outcome_of(exc)
-    return ExpiryOutcome.REMOVED
-
-
-async def role_add(http: discord.http.HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> None:
-    """Grant the role; Discord's refusal propagates as discord.HTTPException."""
-    await http.add_role(guild_id, user_id, role_id, reason=reason)
+        return _refused(exc)
+    return RoleChange()

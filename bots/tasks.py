@@ -4,62 +4,96 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 
 from bots.db import call
 from bots.rest import DiscordRest
-from bots.sweeper import Sweeper
+from bots.role_changes import role_add, role_remove
+from bots.sweeper.engine import SweepFigures
+from bots.sweeper.relay import HANDOFF_SECONDS, Relay
+from bots.sweeper.stop import StopFlag, parent_gone, stop_flag
 from ops.services import sweep_run_record
+from timers.models import LIVE_STATES, TimerState
+from timers.selectors import timer_get
 
 logger = logging.getLogger(__name__)
 _warned_no_token = False
-SWEEP_SECONDS = 55  # the schedule starts a run every minute; each one keeps going until the next
+SWEEP_SECONDS = 45  # one run's length; it queues the next one and sweeps on until that one runs
+SWEEP_TASK = "bots.tasks.sweep_timers"
+SUMMARY = ("resumed", "warned", "expired", "reported", "failures")
 
 
-async def _sweep(seconds: float):
+def _queue_successor(seconds: float, token: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task(SWEEP_TASK, seconds, token, task_name=f"sweep-{token[5:17]}", group="guildhall.timers.sweep")
+
+
+def _run_seconds(seconds: float) -> float:
+    # A run (with its hand-over) must end well inside q2's task timeout, or q2 kills it.
+    return max(0.0, min(seconds, settings.Q_CLUSTER["timeout"] - HANDOFF_SECONDS - 5))
+
+
+async def _sweep(relay: Relay, stop: StopFlag) -> SweepFigures:
     global _warned_no_token
     try:
         if not settings.DISCORD_TOKEN:
             if not _warned_no_token:  # once per worker process, not every minute
                 logger.warning("DISCORD_TOKEN is not set: the sweep only resumes paused timers; expiries and warnings wait")
                 _warned_no_token = True
-            return await Sweeper(None).run(seconds)
+            return await relay.run(None, stop)
         async with DiscordRest() as rest:
-            return await Sweeper(rest).run(seconds)
+            return await relay.run(rest, stop)
     finally:
         await call(connections.close_all)  # the ORM ran in asgiref's sync thread, which outlives this loop
 
 
-def sweep_timers(seconds: float = SWEEP_SECONDS) -> dict:
-    """One sweep run: about ``seconds`` of acting on due timer work as it falls due."""
+def sweep_timers(seconds: float = SWEEP_SECONDS, token: str = "") -> dict[str, Any]:
+    """One run of the timer engine: act on due timer work as it falls due, then hand over.
+
+    Queued by the one-minute watchdog schedule (no ``token``: it runs only when no run
+    holds the engine's baton) and by each run for its successor (with the ``token`` the
+    baton was handed to). On SIGTERM it hands over at once and releases its claims.
+    """
     close_old_connections()
-    figures = asyncio.run(_sweep(seconds))
+    seconds = _run_seconds(seconds)
+    relay = Relay(seconds=seconds, queue_successor=lambda next_token: _queue_successor(seconds, next_token))
+    if not relay.take(token):
+        close_old_connections()
+        return {"skipped": "another sweep run holds the baton"}
+    with stop_flag() as stop:
+        figures = asyncio.run(_sweep(relay, stop))
     record = figures.as_record()
     sweep_run_record(**record)
-    close_old_connections()
-    return {k: record[k] for k in ("resumed", "warned", "expired", "reported", "failures")}
+    connections.close_all()
+    if stop.signalled and parent_gone():
+        # The whole process group got SIGTERM (honcho, Heroku): q2's Sentinel died at once and
+        # nobody will ever send this worker its STOP, so leave now (claims released, baton passed).
+        logger.info("sweep run %s handed over on SIGTERM; worker exiting", relay.holder)
+        os._exit(0)
+    return {k: record[k] for k in SUMMARY} | {"released": figures.released}
 
 
 async def _apply(timer_id: int) -> str:
-    from timers.models import LIVE_STATES, TimedRole, TimerState
-
-    timer = await call(lambda: TimedRole.objects.filter(pk=timer_id).first())
+    timer = await call(timer_get, timer_id=timer_id)
     await call(connections.close_all)  # the ORM ran in asgiref's sync thread, which outlives this loop
     if timer is None:
         return "gone"
     async with DiscordRest() as rest:
         if timer.state in LIVE_STATES:
-            refused = await rest.role_add(
-                timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: changed on the dashboard"
+            change = await role_add(
+                rest.http, timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: changed on the dashboard"
             )
-            return refused or "granted"
+            return "granted" if change.done else change.refusal
         if timer.state == TimerState.CLEARED:
-            outcome, _ = await rest.role_remove(
-                timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: cleared on the dashboard"
+            change = await role_remove(
+                rest.http, timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: cleared on the dashboard"
             )
-            return outcome
+            return change.expiry_outcome
     return "nothing to do"  # expired timers are the sweep's
 
 

@@ -98,6 +98,10 @@ class TimedRole(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed attempts to remove the role at expiry.")
+    # Warnings have a claim of their own, so that a warning being posted (or backing off
+    # after a failure) never keeps the same row's expiry from being claimed.
+    warn_lease_until = models.DateTimeField(null=True, blank=True)
+    warn_lease_owner = models.CharField(max_length=32, blank=True)
 
     class Meta:
         constraints = [
@@ -174,3 +178,21 @@ class RoleReport(models.Model):
 
     def __str__(self) -> str:
         return f"report of role {self.role_id} to channel {self.channel_id}"
+
+
+class SweepBaton(models.Model):
+    """The right to run the timer engine: one sweep run holds it at a time and hands it on.
+
+    A run renews ``held_until`` while it sweeps; before it ends it writes its successor's
+    token as ``holder`` and queues that successor, so the engine never stops between runs.
+    A run that finds the baton held ends at once, which keeps the relay to one runner
+    however often the one-minute watchdog schedule starts one.
+    """
+
+    name = models.CharField(max_length=32, unique=True)
+    holder = models.CharField(max_length=64, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.holder or 'free'})"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Min, Q, QuerySet
 
-from timers.models import LIVE_STATES, AllowedRole, RoleReport, TimedRole, TimerState
+from timers.models import LIVE_STATES, AllowedRole, RoleReport, SweepBaton, TimedRole, TimerState
 
 
-def timers_due_expiry(*, now: datetime) -> QuerySet[TimedRole]:
-    """Active timers whose time is up, oldest first (index ``timer_due_expiry``)."""
-    return TimedRole.objects.filter(state=TimerState.ACTIVE, expires_at__lte=now).order_by("expires_at")
+def timers_due_expiry(*, now: datetime, timer_ids: Iterable[int] | None = None) -> QuerySet[TimedRole]:
+    """Active timers whose time is up, oldest first (index ``timer_due_expiry``); optionally only ``timer_ids``."""
+    rows = TimedRole.objects.filter(state=TimerState.ACTIVE, expires_at__lte=now)
+    if timer_ids is not None:
+        rows = rows.filter(pk__in=list(timer_ids))
+    return rows.order_by("expires_at")
 
 
 def timers_due_warning(*, now: datetime) -> QuerySet[TimedRole]:
@@ -29,7 +33,25 @@ def timers_due_resume(*, now: datetime) -> QuerySet[TimedRole]:
 
 
 def reports_due(*, now: datetime) -> QuerySet[RoleReport]:
+    """Role reports whose next run has come, oldest first (index ``report_due``)."""
     return RoleReport.objects.filter(next_run_at__lte=now).order_by("next_run_at")
+
+
+def timer_work_next_due() -> datetime | None:
+    """The earliest time any timer work falls due: four index probes, no scan."""
+    probes = [
+        TimedRole.objects.filter(state=TimerState.ACTIVE).aggregate(at=Min("expires_at"))["at"],
+        TimedRole.objects.filter(state=TimerState.ACTIVE, next_warn_at__isnull=False).aggregate(at=Min("next_warn_at"))["at"],
+        TimedRole.objects.filter(state=TimerState.PAUSED, pause_until__isnull=False).aggregate(at=Min("pause_until"))["at"],
+        RoleReport.objects.aggregate(at=Min("next_run_at"))["at"],
+    ]
+    found = [p for p in probes if p is not None]
+    return min(found) if found else None
+
+
+def timer_get(*, timer_id: int) -> TimedRole | None:
+    """One timer by id, whatever its state (None when there is none)."""
+    return TimedRole.objects.filter(pk=timer_id).first()
 
 
 def timers_live(*, guild_id: int, member_id: int | None = None, role_id: int | None = None) -> QuerySet[TimedRole]:
@@ -42,9 +64,35 @@ def timers_live(*, guild_id: int, member_id: int | None = None, role_id: int | N
     return rows.order_by("state", "expires_at", "pk")
 
 
+def timers_shown(*, guild_id: int, member_id: int | None = None, role_id: int | None = None, limit: int) -> list[TimedRole]:
+    """At most ``limit`` live timers, as :func:`timers_live` orders them (for a chat answer or a report)."""
+    return list(timers_live(guild_id=guild_id, member_id=member_id, role_id=role_id)[:limit])
+
+
+def timer_has_time_left(*, guild_id: int, member_id: int, role_id: int, now: datetime) -> bool:
+    """True when the member's live timer for the role is paused or ends after ``now``."""
+    not_due = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    return timers_live(guild_id=guild_id, member_id=member_id, role_id=role_id).filter(not_due).exists()
+
+
+def timers_of_role(*, guild_id: int, role_id: int, state: str) -> QuerySet[TimedRole]:
+    """A role's timers in one state (index ``timer_guild_role_state``)."""
+    return TimedRole.objects.filter(guild_id=guild_id, role_id=role_id, state=state)
+
+
 def allowed_roles(*, guild_id: int) -> list[int]:
     return list(AllowedRole.objects.filter(guild_id=guild_id).order_by("pk").values_list("role_id", flat=True))
 
 
 def reports_list(*, guild_id: int) -> QuerySet[RoleReport]:
     return RoleReport.objects.filter(guild_id=guild_id).order_by("pk")
+
+
+def reports_shown(*, guild_id: int, limit: int) -> list[RoleReport]:
+    """At most ``limit`` of the guild's reports, oldest first (for a chat answer)."""
+    return list(reports_list(guild_id=guild_id)[:limit])
+
+
+def sweep_baton_holder(*, name: str) -> str | None:
+    """Who holds the engine's baton now ('' when free, None before any run took it)."""
+    return SweepBaton.objects.filter(name=name).values_list("holder", flat=True).first()

@@ -16,7 +16,7 @@ from bots.role_changes import role_add, role_remove
 from timers.durations import format_duration, parse_duration
 from timers.errors import TimerError
 from timers.models import ExpiryOutcome, TimedRole, TimerState
-from timers.selectors import allowed_roles, reports_list, timers_live
+from timers.selectors import allowed_roles, reports_shown, timers_shown
 from timers.services import (
     allowed_role_add,
     allowed_role_remove,
@@ -24,7 +24,6 @@ from timers.services import (
     report_set,
     timer_add,
     timer_clear,
-    timer_expire_record,
     timer_pause,
     timer_pause_all,
     timer_remove,
@@ -34,6 +33,7 @@ from timers.services import (
     timer_settings_get,
     timer_warnings_set,
 )
+from timers.services.sweeps import sweep_claim_expiries, sweep_record_expiries
 
 logger = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
@@ -65,10 +65,6 @@ def timer_embed(title: str, timer: TimedRole, colour: discord.Colour | None = No
     return embed
 
 
-def _live_timers(guild_id: int, member_id: int | None, role_id: int | None) -> list[TimedRole]:
-    return list(timers_live(guild_id=guild_id, member_id=member_id, role_id=role_id)[: MAX_SHOWN + 1])
-
-
 def _duration(text: str | None) -> timedelta | None:
     return parse_duration(text) if text else None
 
@@ -85,13 +81,19 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     def _reason(self, interaction: discord.Interaction, what: str) -> str:
         return f"Guildhall timer: {what} by {interaction.user} ({interaction.user.id})"
 
-    async def _expire_now(self, interaction: discord.Interaction, timer: TimedRole) -> str:
-        outcome = await role_remove(
+    async def _expire_now(self, interaction: discord.Interaction, timer: TimedRole) -> str | None:
+        """Expire a timer left with no time as the engine would: claim, remove, record; the outcome.
+
+        None when the engine claimed it first (it is removing the role right now).
+        """
+        owner = f"bot:{interaction.id}"[:32]
+        if not await call(sweep_claim_expiries, owner=owner, timer_ids=[timer.pk], limit=1):
+            return None
+        change = await role_remove(
             self.bot.http, timer.guild_id, timer.member_id, timer.role_id, self._reason(interaction, "time removed")
         )
-        if outcome != ExpiryOutcome.FAILED_RETRY:
-            await call(timer_expire_record, timer_id=timer.pk, outcome=outcome)
-        return outcome
+        await call(sweep_record_expiries, outcomes=[(timer.pk, change.expiry_outcome, change.detail)], owner=owner)
+        return change.expiry_outcome
 
     @app_commands.command(name="set", description="Give a member a role for a duration")
     @app_commands.describe(user="Who gets the role", time="e.g. 90m, 24h, 1d 12h", role="The role", channel="Where warnings go")
@@ -133,14 +135,13 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
             actor_id=interaction.user.id,
             channel_id=(channel or interaction.channel).id,
         )
-        try:
-            await role_add(
-                self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, f"{title.lower()} ({time})")
-            )
-        except discord.HTTPException as exc:
+        granted = await role_add(
+            self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, f"{title.lower()} ({time})")
+        )
+        if not granted.done:
             if change.created:  # nothing was promised yet: take the new timer back
                 await call(timer_clear, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=None)
-            raise TimerError(f"Discord refused to give {role.mention} to {user.mention}: {exc.text or exc.status}.") from None
+            raise TimerError(f"Discord refused to give {role.mention} to {user.mention}: {granted.text}.")
         await interaction.followup.send(embed=timer_embed(title, change.timer), allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="remove", description="Take time off a member's timer")
@@ -158,11 +159,12 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         )
         if change.due_now:
             outcome = await self._expire_now(interaction, change.timer)
-            text = (
-                f"No time left: {role.mention} removed from {user.mention}."
-                if outcome == ExpiryOutcome.REMOVED
-                else f"No time left; removing the role: {ExpiryOutcome(outcome).label}."
-            )
+            if outcome is None:
+                text = f"No time left: {role.mention} is being removed from {user.mention}."
+            elif outcome == ExpiryOutcome.REMOVED:
+                text = f"No time left: {role.mention} removed from {user.mention}."
+            else:
+                text = f"No time left; removing the role: {ExpiryOutcome(outcome).label}."
             await interaction.followup.send(text, allowed_mentions=NO_PINGS)
             return
         await interaction.followup.send(embed=timer_embed("Time removed", change.timer), allowed_mentions=NO_PINGS)
@@ -172,8 +174,8 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     async def clear(self, interaction: discord.Interaction, user: discord.Member, role: discord.Role) -> None:
         await interaction.response.defer()
         await call(timer_clear, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id)
-        outcome = await role_remove(self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, "cleared"))
-        note = "" if outcome == ExpiryOutcome.REMOVED else f" (removing the role: {ExpiryOutcome(outcome).label})"
+        taken = await role_remove(self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, "cleared"))
+        note = "" if taken.done else f" (removing the role: {ExpiryOutcome(taken.refusal).label})"
         await interaction.followup.send(
             f"Cleared the timer for {role.mention} on {user.mention}{note}.", allowed_mentions=NO_PINGS
         )
@@ -226,7 +228,9 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         target = user or interaction.user
         if target.id != interaction.user.id and not await may_manage_timers(interaction.user, interaction.guild):
             raise TimerError("You can see your own timers; other members' need Manage Roles or the timer admin role.")
-        found = await call(_live_timers, guild_id=interaction.guild.id, member_id=target.id, role_id=role.id if role else None)
+        found = await call(
+            timers_shown, guild_id=interaction.guild.id, member_id=target.id, role_id=role.id if role else None, limit=MAX_SHOWN
+        )
         if not found:
             await interaction.response.send_message(f"<@{target.id}> has no running timers.", allowed_mentions=NO_PINGS)
             return
@@ -292,7 +296,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
 
     @report.command(name="list", description="The scheduled role reports")
     async def report_list(self, interaction: discord.Interaction) -> None:
-        found = await call(_reports, guild_id=interaction.guild.id)
+        found = await call(reports_shown, guild_id=interaction.guild.id, limit=25)
         lines = [
             f"#{r.pk}: <@&{r.role_id}> in <#{r.channel_id}> every {format_duration(timedelta(minutes=r.interval_minutes))}"
             for r in found
@@ -304,10 +308,6 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     async def report_remove_(self, interaction: discord.Interaction, report_id: int) -> None:
         await call(report_remove, guild_id=interaction.guild.id, report_id=report_id)
         await interaction.response.send_message(f"Report #{report_id} removed.")
-
-
-def _reports(guild_id: int) -> list:
-    return list(reports_list(guild_id=guild_id)[:25])
 
 
 async def setup(bot) -> None:

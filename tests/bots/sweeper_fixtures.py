@@ -1,14 +1,23 @@
-"""Running the timer engine (bots.sweeper) against the fake Discord, with time under the test's control.
+"""Running the timer engine (bots.sweeper) against the fake Discord.
 
-The engine runs in-process with ``asyncio.run``; its clock is a :class:`Clock` the test moves,
-and the services are given the same instants through their ``now=`` parameters.
+In-process, with time under the test's control: the engine runs with ``asyncio.run``; its
+clock is a :class:`Clock` the test moves, and the services are given the same instants
+through their ``now=`` parameters. Out of process: :class:`Cluster` is a real
+`manage.py qcluster` on the test database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
-from datetime import timezone as dt_timezone
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -16,8 +25,11 @@ from django.db import connections
 
 from bots.rest import DiscordRest
 from bots.sweeper import Sweeper
+from bots.sweeper.relay import BATON
+from tests.bots.conftest import ROOT, bot_env
 from tests.fake_discord import FakeDiscord, pointed_at
 from timers.models import TimedRole, TimerEvent, TimerEventKind
+from timers.selectors import sweep_baton_holder
 
 T = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)  # when the tests' timers are set
 ROLE_PATH = r"/guilds/\d+/members/\d+/roles/\d+"
@@ -93,3 +105,135 @@ def expire_events(timer: TimedRole) -> int:
 
 def stored(timer: TimedRole) -> TimedRole:
     return TimedRole.objects.get(pk=timer.pk)
+
+
+# --- real `manage.py qcluster` processes ------------------------------------------------------
+class Cluster:
+    """A `manage.py qcluster` (or `runworker`, the Procfile's) in its own process group (so that
+    it can be signalled or killed whole)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path, command: str = "qcluster") -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", command],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pgid(self) -> int:
+        return self.proc.pid  # start_new_session: the sentinel and workers are in its group
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def wait_running(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while "running." not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"cluster {self.name} did not start:\n{self.log()}")
+            time.sleep(0.05)
+
+    def owns(self, pid: int) -> bool:
+        """True when ``pid`` is one of this cluster's processes."""
+        try:
+            return os.getpgid(pid) == self.pgid
+        except ProcessLookupError:
+            return False
+
+    def processes_left(self) -> bool:
+        """True while any process of the cluster's group is alive."""
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def enqueue_sweep(self, *args: object) -> None:
+        """Queue ``bots.tasks.sweep_timers(*args)`` from a process configured like the cluster.
+
+        Q_CLUSTER_NAME is also q2's signing salt here, so the test process can't sign for it.
+        """
+        code = f"from django_q.tasks import async_task; async_task('bots.tasks.sweep_timers', *{args!r})"
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, f"enqueueing on {self.name} failed:\n{done.stdout}{done.stderr}"
+
+    def kill(self) -> None:
+        """SIGKILL the sentinel and every worker at once, as a lost machine would."""
+        os.killpg(self.pgid, signal.SIGKILL)
+        self.proc.wait(5)
+        self._log.close()
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)  # whatever is left of the group
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(5)
+        if not self._log.closed:
+            self._log.close()
+
+
+def start_clusters(
+    fake: FakeDiscord, tmp_path: Path, names: list[str], *, queue: str = "guildhall-test", command: str = "qcluster", **env: str
+) -> list[Cluster]:
+    """Start one cluster per name, all on one q2 queue (as one site's clusters are), and wait for them."""
+    clusters = []
+    for name in names:
+        cluster_env = bot_env(fake, Q_WORKERS="2", Q_TIMEOUT="70", Q_RETRY="100", Q_CLUSTER_NAME=queue, **env)
+        clusters.append(Cluster(name, cluster_env, tmp_path / f"{name}.log", command))
+    for cluster in clusters:
+        cluster.wait_running()
+    return clusters
+
+
+def wait_until(predicate, timeout: float, message: str, clusters=()) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {c.name}\n{c.log()[-4000:]}" for c in clusters)
+            raise AssertionError(f"timed out after {timeout}s: {message}\n{logs}")
+        time.sleep(0.05)
+
+
+def baton_pid() -> int | None:
+    """The worker process whose sweep run holds the engine's baton (None between runs)."""
+    holder = sweep_baton_holder(name=BATON) or ""
+    parts = holder.split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def removals(fake: FakeDiscord) -> Counter:
+    """Successful DELETEs per role path."""
+    return Counter(r["path"] for r in fake.requests if r["method"] == "DELETE" and r["status"] == 204)
+
+
+def removal_times(fake: FakeDiscord) -> dict[str, float]:
+    """The (first) time each role path's removal succeeded, epoch seconds."""
+    found: dict[str, float] = {}
+    for r in fake.requests:
+        if r["method"] == "DELETE" and r["status"] == 204:
+            found.setdefault(r["path"], r["at"])
+    return found
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]

@@ -495,7 +495,7 @@ def test_it_records_each_sweep_run(discord_fake, guild):
         guild_id=GUILD_ID, member_id=ADMIN.id, role_id=member_role.id, actor_id=ADMIN.id, duration=minutes(30), now=now - hours(1)
     )
 
-    assert sweep_timers(seconds=0) == {"resumed": 1, "warned": 1, "expired": 1, "reported": 0, "failures": 0}
+    assert sweep_timers(seconds=0) == {"resumed": 1, "warned": 1, "expired": 1, "reported": 0, "failures": 0, "released": 0}
 
     run = SweepRun.objects.get()
     assert (run.resumed, run.warned, run.expired, run.reported, run.failures) == (1, 1, 1, 0, 0)

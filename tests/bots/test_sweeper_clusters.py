@@ -1,109 +1,38 @@
-"""Real `manage.py qcluster` processes sweeping one backlog of due timers against the fake Discord.
+"""Real `manage.py qcluster` processes working one backlog of due timers against the fake Discord.
 
-Two clusters at once must not expire a timer twice; a cluster killed in the middle of a batch
-leaves leases that run out, and the next sweep finishes its work. PostgreSQL only (SKIP LOCKED,
-several processes on one database).
+The engine is a relay of sweep runs (bots.sweeper.relay): each run queues its successor,
+which any cluster's worker may pick up, and the two overlap while they hand over. Two
+clusters must never expire a timer twice across those hand-overs; a cluster killed in the
+middle of a batch leaves leases (and the baton) that run out, and the next run finishes its
+work. PostgreSQL only (SKIP LOCKED, several processes on one database).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
+from itertools import pairwise
 
 import pytest
 from django.db.models import Count
 from django.utils import timezone
-from django_q.models import Success
 
 from ops.models import SweepRun
-from tests.bots.conftest import BOT, GUILD_ID, ROOT, bot_env
-from tests.bots.sweeper_fixtures import role_path
+from tests.bots.conftest import BOT, GUILD_ID
+from tests.bots.sweeper_fixtures import baton_pid, removals, role_path, start_clusters, wait_until
 from tests.fake_discord import FakeDiscord, FakeGuild
-from timers.models import ExpiryOutcome, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.models import ExpiryOutcome, SweepBaton, TimedRole, TimerEvent, TimerEventKind, TimerState
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 COUNT = 2_000
 FIRST_MEMBER = 300_000_000_000_000_000
-SWEEP_SECONDS = 20  # each sweep task keeps going this long (the schedule's runs last 55 s)
+RUN_SECONDS = 4  # short runs, so that the backlog is worked across several hand-overs
 # Against the fake's rate-limit buckets (50 a second) a batch of 200 removals takes 1-3 s:
-# two clusters at once get a lease longer than that, so that any removal done twice would
-# be a claim shared, not a lease run out. A killed cluster's leases run out after 3 s.
+# the clusters get a lease longer than that, so that any removal done twice would be a
+# claim shared, not a lease run out. A killed cluster's leases run out after 3 s.
 SHARED_LEASE_SECONDS = 10
 KILLED_LEASE_SECONDS = 3
-
-
-class Cluster:
-    """A `manage.py qcluster` in its own process group (so that it can be killed whole)."""
-
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.env = env | {"Q_CLUSTER_NAME": name}
-        self.log_path = log_path
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text()
-
-    def wait_running(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while "running." not in self.log():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"cluster {self.name} did not start:\n{self.log()}")
-            time.sleep(0.05)
-
-    def enqueue_sweep(self, seconds: float = SWEEP_SECONDS) -> subprocess.Popen:
-        """Queue a sweep for this cluster alone, from a process configured like it.
-
-        Q_CLUSTER_NAME is also q2's signing salt here, so the test process can't sign for it.
-        """
-        code = f"from django_q.tasks import async_task; async_task('bots.tasks.sweep_timers', {seconds})"
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "shell", "-c", code],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL the sentinel and every worker at once, as a lost machine would."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(5)
-        self._log.close()
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever is left of the group
-        except ProcessLookupError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(5)
-        if not self._log.closed:
-            self._log.close()
 
 
 @pytest.fixture
@@ -124,14 +53,13 @@ def crowd_fake(crowd):
 
 @pytest.fixture
 def clusters(crowd_fake, tmp_path):
-    """Start clusters with ``clusters("name", lease_seconds)``; all are stopped at the end."""
-    started: list[Cluster] = []
+    """Start clusters with ``clusters(["a", "b"], lease_seconds)``; all are stopped at the end."""
+    started = []
 
-    def start(name: str, lease_seconds: int) -> Cluster:
-        env = bot_env(crowd_fake, Q_WORKERS="2", SWEEP_LEASE_SECONDS=str(lease_seconds), Q_TIMEOUT="70", Q_RETRY="100")
-        cluster = Cluster(name, env, tmp_path / f"{name}.log")
-        started.append(cluster)
-        return cluster
+    def start(names: list[str], lease_seconds: int):
+        found = start_clusters(crowd_fake, tmp_path, names, SWEEP_LEASE_SECONDS=str(lease_seconds))
+        started.extend(found)
+        return found
 
     yield start
     for cluster in started:
@@ -161,27 +89,6 @@ def due_backlog(guild: FakeGuild) -> list[TimedRole]:
     return list(TimedRole.objects.order_by("expires_at"))
 
 
-def enqueue_sweeps(*clusters: Cluster, seconds: float = SWEEP_SECONDS) -> None:
-    """Queue one sweep on each cluster, at about the same time."""
-    for cluster, proc in [(c, c.enqueue_sweep(seconds)) for c in clusters]:
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, f"enqueueing on {cluster.name} failed:\n{out}"
-
-
-def wait_until(predicate, timeout: float, message: str, clusters=()) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {c.name}\n{c.log()[-3000:]}" for c in clusters)
-            raise AssertionError(f"timed out after {timeout}s: {message}\n{logs}")
-        time.sleep(0.1)
-
-
-def removals(fake: FakeDiscord) -> Counter:
-    """Successful DELETEs per role path."""
-    return Counter(r["path"] for r in fake.requests if r["method"] == "DELETE" and r["status"] == 204)
-
-
 def assert_each_expired_once(fake: FakeDiscord, guild: FakeGuild) -> None:
     assert TimedRole.objects.filter(state=TimerState.EXPIRED, outcome=ExpiryOutcome.REMOVED).count() == COUNT
     events = TimerEvent.objects.filter(kind=TimerEventKind.EXPIRE)
@@ -196,22 +103,20 @@ def assert_each_expired_once(fake: FakeDiscord, guild: FakeGuild) -> None:
     assert fake.unhandled == []
 
 
-def test_it_expires_each_timer_once_with_two_clusters_sweeping(crowd_fake, crowd, clusters):
+def test_it_expires_each_timer_once_across_hand_overs_between_two_clusters(crowd_fake, crowd, clusters):
     due_backlog(crowd)
-    alpha, beta = clusters("sweep-alpha", SHARED_LEASE_SECONDS), clusters("sweep-beta", SHARED_LEASE_SECONDS)
-    alpha.wait_running()
-    beta.wait_running()
+    alpha, beta = clusters(["sweep-alpha", "sweep-beta"], SHARED_LEASE_SECONDS)
 
-    enqueue_sweeps(alpha, beta)
-    wait_until(lambda: not TimedRole.objects.filter(state=TimerState.ACTIVE).exists(), 40, "due timers left", [alpha, beta])
-    wait_until(lambda: Success.objects.filter(func="bots.tasks.sweep_timers").count() == 2, 30, "sweeps running", [alpha, beta])
+    alpha.enqueue_sweep(RUN_SECONDS)
+    wait_until(lambda: not TimedRole.objects.filter(state=TimerState.ACTIVE).exists(), 60, "due timers left", [alpha, beta])
+    # The relay never ends; each run records its figures when it hands over (every RUN_SECONDS).
+    expired_by_runs = lambda: sum(SweepRun.objects.values_list("expired", flat=True))  # noqa: E731
+    wait_until(lambda: expired_by_runs() == COUNT and SweepRun.objects.count() >= 3, 30, "runs handing over", [alpha, beta])
 
     assert_each_expired_once(crowd_fake, crowd)
-    assert max(removals(crowd_fake).values()) == 1  # nothing was removed twice: no lease ran out here
-    runs = list(SweepRun.objects.all())
-    assert len({run.worker for run in runs}) == 2
-    assert sum(run.expired for run in runs) == COUNT
-    assert all(run.expired > 0 for run in runs), [(r.worker, r.expired) for r in runs]  # both took a share
+    assert max(removals(crowd_fake).values()) == 1  # nothing was removed twice: overlapping runs never shared a claim
+    runs = list(SweepRun.objects.order_by("started_at"))
+    assert all(a.finished_at > b.started_at for a, b in pairwise(runs))  # each run overlapped the next
 
 
 def test_it_finishes_the_work_of_a_cluster_killed_in_the_middle_of_a_batch(crowd_fake, crowd, clusters):
@@ -220,9 +125,11 @@ def test_it_finishes_the_work_of_a_cluster_killed_in_the_middle_of_a_batch(crowd
     # once the removals done pass 300, and that is when the cluster dies.
     held_up = timers[250]
     crowd_fake.rate_limit_next("DELETE", role_path(GUILD_ID, held_up.member_id, held_up.role_id), retry_after=2.0)
-    doomed = clusters("sweep-doomed", KILLED_LEASE_SECONDS)
-    doomed.wait_running()
-    enqueue_sweeps(doomed)
+    doomed, successor = clusters(["sweep-doomed", "sweep-successor"], KILLED_LEASE_SECONDS)
+    doomed.enqueue_sweep(60)
+    wait_until(lambda: baton_pid() is not None, 20, "a run holding the baton", [doomed, successor])
+    if not doomed.owns(baton_pid()):
+        doomed, successor = successor, doomed  # whichever cluster picked the run up is the one to die
 
     wait_until(lambda: len(removals(crowd_fake)) >= 300, 30, "the second batch", [doomed])
     doomed.kill()
@@ -232,13 +139,10 @@ def test_it_finishes_the_work_of_a_cluster_killed_in_the_middle_of_a_batch(crowd
     # The dead cluster's claims: nobody may touch them until the lease ends.
     assert TimedRole.objects.filter(state=TimerState.ACTIVE).exclude(lease_owner="").exists()
 
-    successor = clusters("sweep-successor", KILLED_LEASE_SECONDS)
-    successor.wait_running()
-    # The fake's Discord-like rate limits allow ~150 removals/s in one guild: give the
-    # successor room to finish the ~1,700 left even on a busy machine.
-    enqueue_sweeps(successor, seconds=45)
+    # The dead run's baton runs out too; then the watchdog's run (queued here) takes it.
+    wait_until(lambda: SweepBaton.objects.get().held_until < timezone.now(), 20, "the dead run's baton to run out")
+    successor.enqueue_sweep(45)
     wait_until(lambda: not TimedRole.objects.filter(state=TimerState.ACTIVE).exists(), 60, "due timers left", [successor])
-    wait_until(lambda: Success.objects.filter(func="bots.tasks.sweep_timers").count() == 1, 60, "the sweep running", [successor])
 
     assert_each_expired_once(crowd_fake, crowd)
     # Only the batch the kill interrupted was done twice (role removal is idempotent).

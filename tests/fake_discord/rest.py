@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 
 from aiohttp import web
@@ -91,5 +92,5 @@ async def handle(request: web.Request) -> web.StreamResponse:
             response = error(400, 0, f"fake Discord handler crashed: {exc!r}")
     if response.status != 429:
         response.headers.update(rate_limit_headers(bucket))
-    state.record("requests", {"method": method, "path": shown_path, "status": response.status})
+    state.record("requests", {"method": method, "path": shown_path, "status": response.status, "at": time.time()})
     return response

@@ -170,7 +170,10 @@ class FakeDiscord:
     interaction_responses = property(lambda self: self.state.snapshot("interaction_responses"), doc="Interaction callbacks.")
     followups = property(lambda self: self.state.snapshot("followups"), doc="Interaction webhook POST/PATCH/DELETEs.")
     unhandled = property(lambda self: self.state.snapshot("unhandled"), doc="Requests no route knew (or that crashed).")
-    requests = property(lambda self: self.state.snapshot("requests"), doc="Every REST request: method, path, status.")
+    requests = property(
+        lambda self: self.state.snapshot("requests"),
+        doc="Every REST request: method, path, status, at (epoch seconds, when answered).",
+    )
     edits = property(lambda self: self.state.snapshot("edits"), doc="PATCH /channels/{c}/messages/{m} bodies.")
     deletions = property(lambda self: self.state.snapshot("deletions"), doc="Deleted channel messages.")
 

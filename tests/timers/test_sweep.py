@@ -6,11 +6,14 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from django_q.models import OrmQ
 
+from bots.sweeper.relay import BATON
 from bots.tasks import sweep_timers
 from tests.conftest import GUILD, OTHER_GUILD
 from tests.timers.shortcuts import ACTOR, NOW, ROLE
 from timers.models import PauseKind, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.selectors import sweep_baton_holder
 from timers.services import (
     timer_auto_resume,
     timer_pause,
@@ -138,5 +141,12 @@ def test_it_sweeps_due_timers_as_a_task():
     assert stored(later).pause_kind == PauseKind.MEMBER
     assert auto_resume_events() == 1
 
-    assert sweep_timers(seconds=0)["resumed"] == 0
+    # The run queued its successor and handed it the baton: the watchdog's next run ends at
+    # once, and the successor, presenting its token, sweeps (and finds nothing left to do).
+    (queued,) = [q.task for q in OrmQ.objects.all()]
+    assert queued["func"] == "bots.tasks.sweep_timers"
+    seconds, token = queued["args"]
+    assert token == sweep_baton_holder(name=BATON)
+    assert sweep_timers(seconds=0) == {"skipped": "another sweep run holds the baton"}
+    assert sweep_timers(seconds, token)["resumed"] == 0
     assert auto_resume_events() == 1

@@ -1,6 +1,5 @@
 """Writes for timed roles (see the modules for each)."""
 
-from timers.services.expiry import timer_expire_record
 from timers.services.guild_config import (
     allowed_role_add,
     allowed_role_remove,
@@ -10,15 +9,17 @@ from timers.services.guild_config import (
     timer_settings_update,
     timer_warnings_set,
 )
+from timers.services.pauses import (
+    timer_auto_resume,
+    timer_pause,
+    timer_pause_all,
+    timer_resume,
+    timer_resume_all,
+)
 from timers.services.timed_roles import (
     TimerChange,
     timer_add,
-    timer_auto_resume,
     timer_clear,
-    timer_pause,
-    timer_pause_all,
     timer_remove,
-    timer_resume,
-    timer_resume_all,
     timer_set,
 )

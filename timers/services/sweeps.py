@@ -11,16 +11,17 @@ carry nonces, so a repeat changes nothing on Discord.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from config.database import retry_transient
 from timers.models import ExpiryOutcome, RoleReport, TimedRole, TimerEvent, TimerEventKind, TimerState
-from timers.selectors import timers_due_expiry, timers_due_warning
+from timers.selectors import reports_due, timers_due_expiry, timers_due_warning
 from timers.services.guild_config import timer_settings_get
 from timers.services.warnings import warnings_schedule
 
@@ -30,33 +31,54 @@ def _lease() -> timedelta:
 
 
 MAX_ATTEMPTS = 6
+# Expiries and warnings claim a row through columns of their own, so that a warning being
+# posted or backing off never holds up the same row's expiry.
+EXPIRY_LEASE = ("lease_until", "lease_owner")
+WARNING_LEASE = ("warn_lease_until", "warn_lease_owner")
 
 
-def _lease_free(now: datetime) -> Q:
-    return Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+@dataclass(frozen=True)
+class WarningClaim:
+    """Claimed timers with a warning due, and each guild's thresholds as read at the claim.
+
+    The engine decides what to post from these thresholds and hands the same ones to
+    :func:`sweep_record_warnings`, so that what is recorded is what was decided.
+    """
+
+    timers: list[TimedRole]
+    thresholds: dict[int, list[int]]
 
 
-def _claim(rows: QuerySet[TimedRole], *, owner: str, now: datetime, limit: int) -> list[TimedRole]:
+def _claim(rows: QuerySet[TimedRole], *, lease: tuple[str, str], owner: str, now: datetime, limit: int) -> list[TimedRole]:
+    until, by = lease
+    free = Q(**{f"{until}__isnull": True}) | Q(**{f"{until}__lte": now})
     with transaction.atomic():
-        ids = list(rows.filter(_lease_free(now)).select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+        ids = list(rows.filter(free).select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
         if not ids:
             return []
-        TimedRole.objects.filter(pk__in=ids).update(lease_until=now + _lease(), lease_owner=owner)
-    return list(TimedRole.objects.filter(pk__in=ids, lease_owner=owner).order_by("pk"))
+        TimedRole.objects.filter(pk__in=ids).update(**{until: now + _lease(), by: owner})
+    return list(TimedRole.objects.filter(pk__in=ids, **{by: owner}).order_by("pk"))
 
 
 @retry_transient()
-def sweep_claim_expiries(*, owner: str, now: datetime | None = None, limit: int = 200) -> list[TimedRole]:
-    """Claim active timers whose time is up (those failing to expire wait out their back-off lease)."""
+def sweep_claim_expiries(
+    *, owner: str, now: datetime | None = None, limit: int = 200, timer_ids: list[int] | None = None
+) -> list[TimedRole]:
+    """Claim active timers whose time is up (those failing to expire wait out their back-off lease).
+
+    ``timer_ids`` narrows the claim to those timers (the bot expiring one at once).
+    """
     now = now or timezone.now()
-    return _claim(timers_due_expiry(now=now), owner=owner, now=now, limit=limit)
+    return _claim(timers_due_expiry(now=now, timer_ids=timer_ids), lease=EXPIRY_LEASE, owner=owner, now=now, limit=limit)
 
 
 @retry_transient()
-def sweep_claim_warnings(*, owner: str, now: datetime | None = None, limit: int = 200) -> list[TimedRole]:
-    """Claim active timers with a warning due."""
+def sweep_claim_warnings(*, owner: str, now: datetime | None = None, limit: int = 200) -> WarningClaim:
+    """Claim active timers with a warning due, with their guilds' thresholds."""
     now = now or timezone.now()
-    return _claim(timers_due_warning(now=now), owner=owner, now=now, limit=limit)
+    timers = _claim(timers_due_warning(now=now), lease=WARNING_LEASE, owner=owner, now=now, limit=limit)
+    thresholds = {g: list(timer_settings_get(g).warning_minutes) for g in sorted({t.guild_id for t in timers})}
+    return WarningClaim(timers=timers, thresholds=thresholds)
 
 
 def warning_threshold_due(timer: TimedRole, thresholds: list[int], now: datetime) -> int | None:
@@ -66,8 +88,14 @@ def warning_threshold_due(timer: TimedRole, thresholds: list[int], now: datetime
 
 
 @retry_transient()
-def sweep_record_warnings(*, timer_ids: list[int], owner: str, now: datetime | None = None) -> dict[int, int | None]:
-    """Mark every threshold each claimed timer has reached as sent and release the leases.
+def sweep_record_warnings(
+    *, timer_ids: list[int], thresholds: dict[int, list[int]], owner: str, now: datetime | None = None
+) -> dict[int, int | None]:
+    """Mark every threshold each claimed timer has reached as sent and release the claims.
+
+    ``thresholds`` are the ones the claim returned, by guild: the same that decided what
+    was posted (a threshold added since is left for a later warning, not marked sent
+    unposted). The next warning is scheduled from the guild's current thresholds.
 
     Returns, per timer, the threshold that was announced (None when there was nothing to
     announce any more: time was added, or a worker that took the claim over got there
@@ -75,25 +103,25 @@ def sweep_record_warnings(*, timer_ids: list[int], owner: str, now: datetime | N
     forever without anyone finishing it.
     """
     now = now or timezone.now()
-    thresholds_by_guild: dict[int, list[int]] = {}
+    current: dict[int, list[int]] = {}
     recorded: dict[int, int | None] = {}
     with transaction.atomic():
         timers = TimedRole.objects.select_for_update().filter(pk__in=timer_ids).order_by("pk")
         events = []
         for timer in timers:
-            if timer.guild_id not in thresholds_by_guild:
-                thresholds_by_guild[timer.guild_id] = list(timer_settings_get(timer.guild_id).warning_minutes)
-            thresholds = thresholds_by_guild[timer.guild_id]
-            threshold = warning_threshold_due(timer, thresholds, now) if timer.state == TimerState.ACTIVE else None
+            decided = thresholds.get(timer.guild_id, [])
+            threshold = warning_threshold_due(timer, decided, now) if timer.state == TimerState.ACTIVE else None
             if threshold is not None:
-                reached = {t for t in thresholds if timer.expires_at - timedelta(minutes=t) <= now}
+                reached = {t for t in decided if timer.expires_at - timedelta(minutes=t) <= now}
                 timer.warnings_sent = sorted(set(timer.warnings_sent) | reached, reverse=True)
                 events.append(TimerEvent(timer=timer, kind=TimerEventKind.WARN, detail=f"{threshold} min"))
-            warnings_schedule(timer, thresholds)
-            if timer.lease_owner == owner:
-                timer.lease_until, timer.lease_owner = None, ""
+            if timer.guild_id not in current:
+                current[timer.guild_id] = list(timer_settings_get(timer.guild_id).warning_minutes)
+            warnings_schedule(timer, current[timer.guild_id])
+            if timer.warn_lease_owner == owner:
+                timer.warn_lease_until, timer.warn_lease_owner = None, ""
             timer.updated_at = now
-            timer.save(update_fields=["warnings_sent", "next_warn_at", "lease_until", "lease_owner", "updated_at"])
+            timer.save(update_fields=["warnings_sent", "next_warn_at", "warn_lease_until", "warn_lease_owner", "updated_at"])
             recorded[timer.pk] = threshold
         TimerEvent.objects.bulk_create(events)
     return recorded
@@ -161,8 +189,13 @@ def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, n
 
 @retry_transient()
 def sweep_release(*, timer_ids: list[int], owner: str) -> int:
-    """Give claimed rows back without acting on them (on shutdown)."""
-    return TimedRole.objects.filter(pk__in=timer_ids, lease_owner=owner).update(lease_until=None, lease_owner="")
+    """Give claimed rows back without acting on them (on shutdown), both kinds of claim."""
+    with transaction.atomic():
+        expiries = TimedRole.objects.filter(pk__in=timer_ids, lease_owner=owner).update(lease_until=None, lease_owner="")
+        warnings = TimedRole.objects.filter(pk__in=timer_ids, warn_lease_owner=owner).update(
+            warn_lease_until=None, warn_lease_owner=""
+        )
+    return expiries + warnings
 
 
 @retry_transient()
@@ -170,24 +203,9 @@ def sweep_claim_reports(*, now: datetime | None = None, limit: int = 20) -> list
     """Claim due role reports by moving their next run on; the caller posts them."""
     now = now or timezone.now()
     with transaction.atomic():
-        due = list(
-            RoleReport.objects.filter(next_run_at__lte=now).select_for_update(skip_locked=True).order_by("next_run_at")[:limit]
-        )
+        due = list(reports_due(now=now).select_for_update(skip_locked=True)[:limit])
         for report in due:
             report.last_run_at = now
             report.next_run_at = now + timedelta(minutes=report.interval_minutes)
         RoleReport.objects.bulk_update(due, ["last_run_at", "next_run_at"])
     return due
-
-
-def sweep_next_due(*, now: datetime | None = None) -> datetime | None:
-    """The earliest time any timer work falls due: four index probes, no scan."""
-    now = now or timezone.now()
-    probes = [
-        TimedRole.objects.filter(state=TimerState.ACTIVE).aggregate(at=Min("expires_at"))["at"],
-        TimedRole.objects.filter(state=TimerState.ACTIVE, next_warn_at__isnull=False).aggregate(at=Min("next_warn_at"))["at"],
-        TimedRole.objects.filter(state=TimerState.PAUSED, pause_until__isnull=False).aggregate(at=Min("pause_until"))["at"],
-        RoleReport.objects.aggregate(at=Min("next_run_at"))["at"],
-    ]
-    found = [p for p in probes if p is not None]
-    return min(found) if found else None

@@ -1,4 +1,4 @@
-"""Timed roles: set, add, remove, clear, pause and resume, for one member or a whole role.
+"""Timed roles: set, add, remove and clear (pauses are in timers.services.pauses).
 
 Semantics (PRODUCT.md): set makes expiry now + d; add extends from max(expiry, now), and
 on a paused timer goes onto the frozen remainder; remove subtracts and, at or below zero,
@@ -19,13 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.database import lock_for_transaction, retry_transient
-from timers.durations import MAX_DURATION, MIN_DURATION
-from timers.errors import InvalidDuration, RoleNotAllowed, TimerError, TimerNotFound
-from timers.models import LIVE_STATES, AllowedRole, PauseKind, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.durations import MAX_DURATION, MIN_DURATION, format_duration
+from timers.errors import InvalidDuration, RoleNotAllowed, TimerNotFound
+from timers.models import LIVE_STATES, AllowedRole, TimedRole, TimerEvent, TimerEventKind, TimerState
 from timers.services.guild_config import timer_settings_get
 from timers.services.warnings import warnings_arm
 
 BATCH = 500
+MAX_REMAINING = timedelta(days=3650)  # about 10 years: the most time one timer may hold
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,31 @@ def _event(timer: TimedRole, kind: str, actor_id: int | None, seconds: timedelta
     )
 
 
-def _activate(timer: TimedRole, expires_at: datetime, now: datetime) -> None:
+def _start_clean(timer: TimedRole) -> None:
+    """Forget the sweep's claims and the last run's failed removals: a new run starts clean."""
+    timer.lease_until, timer.lease_owner = None, ""
+    timer.warn_lease_until, timer.warn_lease_owner = None, ""
+    timer.attempts = 0
+    timer.outcome, timer.outcome_detail = "", ""
+
+
+def _activate(timer: TimedRole, expires_at: datetime, now: datetime, thresholds: list[int] | None = None) -> None:
+    """Give the timer a new run that ends at ``expires_at``."""
     timer.state = TimerState.ACTIVE
     timer.expires_at = expires_at
     timer.paused_remaining = None
     timer.pause_until = None
     timer.pause_kind = ""
-    warnings_arm(timer, _thresholds(timer.guild_id), now)
+    _start_clean(timer)
+    warnings_arm(timer, thresholds if thresholds is not None else _thresholds(timer.guild_id), now)
+
+
+def _check_cap(remaining: timedelta) -> None:
+    # Repeated adds have no other bound; past this a timer is a mistake, not a plan.
+    if remaining > MAX_REMAINING:
+        raise InvalidDuration(
+            f"A timer can hold at most {MAX_REMAINING.days // 365} years; this would leave {format_duration(remaining)}."
+        )
 
 
 @retry_transient()
@@ -155,10 +174,13 @@ def timer_add(
         if channel_id is not None:
             timer.warn_channel_id = channel_id
         if timer.state == TimerState.PAUSED:
+            _check_cap(timer.paused_remaining + duration)
             timer.paused_remaining = timer.paused_remaining + duration
             warnings_arm(timer, _thresholds(guild_id), now)
         else:
-            _activate(timer, max(timer.expires_at, now) + duration, now)
+            expires_at = max(timer.expires_at, now) + duration
+            _check_cap(expires_at - now)
+            _activate(timer, expires_at, now)
         timer.save()
         _event(timer, TimerEventKind.ADD, actor_id, duration)
     return TimerChange(timer=timer)
@@ -199,155 +221,3 @@ def timer_clear(*, guild_id: int, member_id: int, role_id: int, actor_id: int | 
         timer.save()
         _event(timer, TimerEventKind.CLEAR, actor_id)
     return TimerChange(timer=timer)
-
-
-def _pause(timer: TimedRole, now: datetime, duration: timedelta | None, kind: str) -> None:
-    timer.state = TimerState.PAUSED
-    timer.paused_remaining = timer.expires_at - now
-    timer.expires_at = None
-    timer.next_warn_at = None
-    timer.pause_until = now + duration if duration is not None else None
-    timer.pause_kind = kind
-
-
-@retry_transient()
-def timer_pause(
-    *,
-    guild_id: int,
-    member_id: int,
-    role_id: int,
-    actor_id: int | None,
-    duration: timedelta | None = None,
-    now: datetime | None = None,
-) -> TimerChange:
-    """Freeze the remaining time; with ``duration`` it resumes by itself after that long."""
-    if duration is not None:
-        _check_duration(duration)
-    now = now or timezone.now()
-    with transaction.atomic():
-        timer = _require_live(guild_id, member_id, role_id)
-        if timer.state == TimerState.PAUSED:
-            raise TimerError("That timer is already paused.")
-        if timer.expires_at <= now:
-            raise TimerError("That timer has already run out.")
-        _pause(timer, now, duration, PauseKind.MEMBER)
-        timer.save()
-        _event(timer, TimerEventKind.PAUSE, actor_id, duration)
-    return TimerChange(timer=timer)
-
-
-@retry_transient()
-def timer_resume(
-    *, guild_id: int, member_id: int, role_id: int, actor_id: int | None, now: datetime | None = None
-) -> TimerChange:
-    """Start the clock again: expiry = now + remainder."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        timer = _require_live(guild_id, member_id, role_id)
-        if timer.state != TimerState.PAUSED:
-            raise TimerError("That timer isn't paused.")
-        _activate(timer, now + timer.paused_remaining, now)
-        timer.save()
-        _event(timer, TimerEventKind.RESUME, actor_id)
-    return TimerChange(timer=timer)
-
-
-@retry_transient()
-def timer_pause_all(
-    *, guild_id: int, role_id: int, actor_id: int | None, duration: timedelta | None = None, now: datetime | None = None
-) -> int:
-    """Pause every running timer for a role (a global pause); return how many."""
-    if duration is not None:
-        _check_duration(duration)
-    now = now or timezone.now()
-    paused = 0
-    while True:
-        with transaction.atomic():
-            chunk = list(
-                TimedRole.objects.select_for_update(skip_locked=True)
-                .filter(guild_id=guild_id, role_id=role_id, state=TimerState.ACTIVE, expires_at__gt=now)
-                .order_by("pk")[:BATCH]
-            )
-            if not chunk:
-                return paused
-            for timer in chunk:
-                _pause(timer, now, duration, PauseKind.GLOBAL)
-                timer.updated_at = now  # bulk_update does not apply auto_now
-            TimedRole.objects.bulk_update(
-                chunk, ["state", "paused_remaining", "expires_at", "next_warn_at", "pause_until", "pause_kind", "updated_at"]
-            )
-            TimerEvent.objects.bulk_create(
-                TimerEvent(timer=t, kind=TimerEventKind.PAUSE, actor_id=actor_id, detail="pause-all") for t in chunk
-            )
-            paused += len(chunk)
-
-
-@retry_transient()
-def timer_resume_all(*, guild_id: int, role_id: int, actor_id: int | None, now: datetime | None = None) -> int:
-    """Resume the timers a pause-all froze (members' own pauses stay); return how many."""
-    now = now or timezone.now()
-    resumed = 0
-    thresholds = _thresholds(guild_id)
-    while True:
-        with transaction.atomic():
-            chunk = list(
-                TimedRole.objects.select_for_update(skip_locked=True)
-                .filter(guild_id=guild_id, role_id=role_id, state=TimerState.PAUSED, pause_kind=PauseKind.GLOBAL)
-                .order_by("pk")[:BATCH]
-            )
-            if not chunk:
-                return resumed
-            for timer in chunk:
-                _resume_in_place(timer, now, thresholds)
-            TimedRole.objects.bulk_update(chunk, _RESUME_FIELDS)
-            TimerEvent.objects.bulk_create(
-                TimerEvent(timer=t, kind=TimerEventKind.RESUME, actor_id=actor_id, detail="resume-all") for t in chunk
-            )
-            resumed += len(chunk)
-
-
-_RESUME_FIELDS = [
-    "state",
-    "expires_at",
-    "paused_remaining",
-    "pause_until",
-    "pause_kind",
-    "warnings_sent",
-    "next_warn_at",
-    "updated_at",
-]
-
-
-def _resume_in_place(timer: TimedRole, now: datetime, thresholds: list[int]) -> None:
-    timer.state = TimerState.ACTIVE
-    timer.expires_at = now + timer.paused_remaining
-    timer.paused_remaining = None
-    timer.pause_until = None
-    timer.pause_kind = ""
-    timer.updated_at = now
-    warnings_arm(timer, thresholds, now)
-
-
-def timer_auto_resume(*, now: datetime | None = None, batch: int = BATCH) -> int:
-    """Resume paused timers whose pause deadline has passed; return how many.
-
-    Rows are claimed with SKIP LOCKED on PostgreSQL, so several workers split the work
-    and none waits on another or on a member's command.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        chunk = list(
-            TimedRole.objects.select_for_update(skip_locked=True)
-            .filter(state=TimerState.PAUSED, pause_until__lte=now)
-            .order_by("pause_until")[:batch]
-        )
-        thresholds_by_guild: dict[int, list[int]] = {}
-        for timer in chunk:
-            if timer.guild_id not in thresholds_by_guild:
-                thresholds_by_guild[timer.guild_id] = _thresholds(timer.guild_id)
-            # The remainder runs from the deadline, not from whenever the sweep got here.
-            _resume_in_place(timer, timer.pause_until, thresholds_by_guild[timer.guild_id])
-            timer.updated_at = now
-        TimedRole.objects.bulk_update(chunk, _RESUME_FIELDS)
-        TimerEvent.objects.bulk_create(TimerEvent(timer=t, kind=TimerEventKind.AUTO_RESUME) for t in chunk)
-    return len(chunk)

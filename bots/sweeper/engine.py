@@ -1,10 +1,15 @@
-"""The timer engine: for about a minute at a time, act on due timer work within a second.
+"""The timer engine's loop: act on due timer work within a second of its time.
 
-Each pass resumes paused timers at their deadline, sends due warnings, expires due
-timers (role removed through Discord, outcome stored, a notice posted) and posts due
-role reports. Between passes it sleeps until the next due time (four index probes) or
-one second, whichever is sooner. Rows are claimed with leases (timers.services.sweeps),
-so several workers can run this at once.
+Each pass resumes paused timers at their deadline, expires due timers (role removed
+through Discord, outcome stored, a notice posted), sends due warnings and posts due role
+reports, in that order: an expiry never waits behind a warning. Between passes it sleeps
+until the next due time (four index probes) or one second, whichever is sooner. Rows are
+claimed with leases (timers.services.sweeps), so several workers can run this at once.
+
+When ``halt`` is set (the worker is stopping, or the next run has taken over) the pass
+in hand starts nothing new, gives Discord calls in flight ``STOP_GRACE`` seconds to
+finish and releases every claim it did not get to record, so another worker can take
+those rows at once instead of after a lease.
 """
 
 from __future__ import annotations
@@ -17,33 +22,38 @@ import statistics
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 import discord
-from django.db.models import Q
 from django.utils import timezone
 
 from bots.db import call
 from bots.rest import DiscordRest, nonce_for
+from bots.role_changes import RoleChange, role_add, role_remove
 from timers.durations import format_duration
 from timers.models import ExpiryOutcome, RoleReport, TimedRole
-from timers.selectors import timers_live
-from timers.services import timer_auto_resume, timer_settings_get
+from timers.selectors import timer_has_time_left, timer_work_next_due, timers_shown
+from timers.services import timer_auto_resume
 from timers.services.sweeps import (
     sweep_claim_expiries,
     sweep_claim_reports,
     sweep_claim_warnings,
-    sweep_next_due,
     sweep_record_expiries,
     sweep_record_warnings,
+    sweep_release,
     warning_threshold_due,
 )
 
 logger = logging.getLogger(__name__)
 CONCURRENCY = 64
 POLL_SECONDS = 1.0
+STOP_GRACE = 3.0  # a stopping worker's calls in flight may finish within this; the rest are released
 NOTICE_OUTCOMES = (ExpiryOutcome.REMOVED, ExpiryOutcome.FORBIDDEN)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -55,9 +65,10 @@ class SweepFigures:
     expired: int = 0
     reported: int = 0
     failures: int = 0
+    released: int = 0
     latencies_ms: list[float] = field(default_factory=list)
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         lat = self.latencies_ms
         return {
             "worker": self.worker,
@@ -77,37 +88,28 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
-async def _limited(func, items, limit: int = CONCURRENCY) -> list:
-    gate = asyncio.Semaphore(limit)
-
-    async def one(item):
-        async with gate:
-            return await func(item)
-
-    return await asyncio.gather(*(one(item) for item in items))
-
-
 def _reason(what: str) -> str:
     return f"Guildhall timer: {what}"
 
 
 class Sweeper:
-    def __init__(self, rest: DiscordRest | None, owner: str | None = None, clock=timezone.now) -> None:
+    def __init__(self, rest: DiscordRest | None, owner: str | None = None, clock: Callable[[], datetime] = timezone.now) -> None:
         self.rest = rest
         self.owner = owner or uuid.uuid4().hex
         self.now = clock  # tests move time by passing their own clock
         self.figures = SweepFigures(worker=worker_name())
-        self._thresholds: dict[int, list[int]] = {}
+        self.halt = asyncio.Event()
 
     async def run(self, seconds: float, stop: asyncio.Event | None = None) -> SweepFigures:
         """Sweep until ``seconds`` have passed or ``stop`` is set."""
-        stop = stop or asyncio.Event()
+        if stop is not None:
+            self.halt = stop
         end = time.monotonic() + seconds
-        while not stop.is_set():
+        while not self.halt.is_set():
             # Probe first: with nothing due a tick is these four index probes, and work that falls
             # due while a pass runs is found by the next probe, not after a whole POLL_SECONDS.
             now = self.now()
-            due = await call(sweep_next_due, now=now)
+            due = await call(timer_work_next_due)
             worked = await self.pass_once() if due is not None and due <= now else 0
             if time.monotonic() >= end:
                 break
@@ -117,43 +119,78 @@ class Sweeper:
             wait = POLL_SECONDS if due is None or due <= now else min(POLL_SECONDS, (due - now).total_seconds())
             wait = max(0.01, min(wait, end - time.monotonic()))
             try:
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+                await asyncio.wait_for(self.halt.wait(), timeout=wait)
             except TimeoutError:
                 pass
         return self.figures
 
     async def pass_once(self) -> int:
-        """One round of every kind of due work; the number of items handled."""
+        """One round of every kind of due work; the number of items done."""
         resumed = await call(timer_auto_resume, now=self.now())
         self.figures.resumed += resumed
         if self.rest is None:
             return resumed  # without a token nothing that needs Discord can be done
-        warnings = await call(sweep_claim_warnings, owner=self.owner, now=self.now())
-        if warnings:
-            await self._warn(warnings)
-        expiries = await call(sweep_claim_expiries, owner=self.owner, now=self.now())
-        if expiries:
-            await self._expire(expiries)
-        reports = await call(sweep_claim_reports, now=self.now())
-        if reports:
-            await _limited(self._report, reports)
-        return resumed + len(warnings) + len(expiries) + len(reports)
+        done = resumed
+        if not self.halt.is_set():
+            expiries = await call(sweep_claim_expiries, owner=self.owner, now=self.now())
+            done += await self._expire(expiries) if expiries else 0
+        if not self.halt.is_set():
+            claim = await call(sweep_claim_warnings, owner=self.owner, now=self.now())
+            done += await self._warn(claim.timers, claim.thresholds) if claim.timers else 0
+        if not self.halt.is_set():
+            reports = await call(sweep_claim_reports, now=self.now())
+            done += len(reports)
+            await self._each(self._report, reports)
+        return done
 
-    async def _thresholds_of(self, guild_id: int) -> list[int]:
-        if guild_id not in self._thresholds:
-            self._thresholds[guild_id] = list((await call(timer_settings_get, guild_id=guild_id)).warning_minutes)
-        return self._thresholds[guild_id]
+    async def _each(
+        self, func: Callable[[Item], Awaitable[Result]], items: Sequence[Item], limit: int = CONCURRENCY
+    ) -> list[Result | None]:
+        """``func`` over ``items``, ``limit`` at a time; None for each one a halt kept from finishing."""
+        gate = asyncio.Semaphore(limit)
+
+        async def one(item: Item) -> Result | None:
+            async with gate:
+                return None if self.halt.is_set() else await func(item)
+
+        tasks = [asyncio.ensure_future(one(item)) for item in items]
+        everything = asyncio.gather(*tasks, return_exceptions=True)
+        grace = asyncio.ensure_future(self._halted_for(STOP_GRACE))
+        await asyncio.wait({everything, grace}, return_when=asyncio.FIRST_COMPLETED)
+        grace.cancel()
+        for task in tasks:
+            task.cancel()  # only those still in flight after the grace are affected
+        await everything
+        results: list[Result | None] = []
+        for task in tasks:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                logger.error("timer engine step failed; its claim is released", exc_info=error)
+            results.append(None if task.cancelled() or error is not None else task.result())
+        return results
+
+    async def _halted_for(self, seconds: float) -> None:
+        await self.halt.wait()
+        await asyncio.sleep(seconds)
+
+    async def _release(self, timers: list[TimedRole]) -> None:
+        if timers:
+            self.figures.released += await call(sweep_release, timer_ids=[t.pk for t in timers], owner=self.owner)
 
     # -- warnings -------------------------------------------------------------------------
-    async def _warn(self, timers: list[TimedRole]) -> None:
+    async def _warn(self, timers: list[TimedRole], thresholds: dict[int, list[int]]) -> int:
         now = self.now()
-        sent = await _limited(lambda t: self._warn_one(t, now), timers)
-        done = [timer.pk for timer, ok in zip(timers, sent) if ok]
-        announced = await call(sweep_record_warnings, timer_ids=done, owner=self.owner, now=now)
+        sent = await self._each(lambda t: self._warn_one(t, thresholds.get(t.guild_id, []), now), timers)
+        # A failed post keeps its warning claim until the lease ends: that is the retry's back-off.
+        done = [timer.pk for timer, ok in zip(timers, sent, strict=True) if ok]
+        await self._release([timer for timer, ok in zip(timers, sent, strict=True) if ok is None])
+        announced = await call(sweep_record_warnings, timer_ids=done, thresholds=thresholds, owner=self.owner, now=now)
         self.figures.warned += sum(1 for t in announced.values() if t is not None)
+        return len(done)
 
-    async def _warn_one(self, timer: TimedRole, now: datetime) -> bool:
-        threshold = warning_threshold_due(timer, await self._thresholds_of(timer.guild_id), now)
+    async def _warn_one(self, timer: TimedRole, thresholds: list[int], now: datetime) -> bool:
+        assert self.rest is not None
+        threshold = warning_threshold_due(timer, thresholds, now)
         if threshold is None:
             return True
         ts = int(timer.expires_at.timestamp())
@@ -167,20 +204,26 @@ class Sweeper:
         return True
 
     # -- expiry -----------------------------------------------------------------------------
-    async def _expire(self, timers: list[TimedRole]) -> None:
-        async def remove(timer: TimedRole) -> tuple[str, str]:
-            outcome, detail = await self.rest.role_remove(timer.guild_id, timer.member_id, timer.role_id, _reason("time is up"))
-            if outcome == ExpiryOutcome.REMOVED:
-                self.figures.latencies_ms.append((self.now() - timer.expires_at).total_seconds() * 1000)
-            return outcome, detail
+    async def _expire(self, timers: list[TimedRole]) -> int:
+        assert self.rest is not None
+        http = self.rest.http
 
-        results = await _limited(remove, timers)
-        outcomes = [(t.pk, outcome, detail) for t, (outcome, detail) in zip(timers, results)]
+        async def remove(timer: TimedRole) -> RoleChange:
+            change = await role_remove(http, timer.guild_id, timer.member_id, timer.role_id, _reason("time is up"))
+            if change.done:
+                self.figures.latencies_ms.append((self.now() - timer.expires_at).total_seconds() * 1000)
+            return change
+
+        results = await self._each(remove, timers)
+        await self._release([t for t, change in zip(timers, results, strict=True) if change is None])
+        acted = [(t, change) for t, change in zip(timers, results, strict=True) if change is not None]
+        outcomes = [(t.pk, change.expiry_outcome, change.detail) for t, change in acted]
         unrecorded = await call(sweep_record_expiries, outcomes=outcomes, owner=self.owner, now=self.now())
         notices: dict[int, list[str]] = defaultdict(list)
-        for timer, (outcome, _) in zip(timers, results):
+        for timer, change in acted:
+            outcome = change.expiry_outcome
             if timer.pk in unrecorded:
-                if outcome == ExpiryOutcome.REMOVED:
+                if change.done:
                     await self._restore_if_live(timer)
                 continue
             if outcome == ExpiryOutcome.FAILED_RETRY:
@@ -192,25 +235,30 @@ class Sweeper:
                 if outcome == ExpiryOutcome.FORBIDDEN:
                     line = f"<@{timer.member_id}>'s <@&{timer.role_id}> time is up, but I may not remove the role (check my permissions)."
                 notices[timer.warn_channel_id].append(line)
-        await _limited(lambda item: self._notice(*item), list(notices.items()), limit=8)
+        gate = asyncio.Semaphore(8)
+
+        async def notice(channel_id: int, lines: list[str]) -> None:
+            async with gate:
+                await self._notice(channel_id, lines)
+
+        await asyncio.gather(*(notice(channel_id, lines) for channel_id, lines in notices.items()))
+        return len(acted)
 
     async def _restore_if_live(self, timer: TimedRole) -> None:
         """Time was added while the role was being taken: give it back."""
-        now = self.now()
+        assert self.rest is not None
         # A timer that is still due was not given more time: our claim ran out and another
         # worker is removing the role too, so putting it back would outlast that removal.
-        not_due = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         live = await call(
-            lambda: timers_live(guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id)
-            .filter(not_due)
-            .exists()
+            timer_has_time_left, guild_id=timer.guild_id, member_id=timer.member_id, role_id=timer.role_id, now=self.now()
         )
         if live:
-            await self.rest.role_add(timer.guild_id, timer.member_id, timer.role_id, _reason("time was added"))
+            await role_add(self.rest.http, timer.guild_id, timer.member_id, timer.role_id, _reason("time was added"))
 
     async def _notice(self, channel_id: int, lines: list[str]) -> None:
+        assert self.rest is not None
         chunk: list[str] = []
-        for line in lines + [None]:
+        for line in [*lines, None]:
             if line is None or sum(len(x) + 1 for x in chunk) + len(line) > 1900:
                 if chunk:
                     try:
@@ -223,7 +271,8 @@ class Sweeper:
 
     # -- reports ----------------------------------------------------------------------------
     async def _report(self, report: RoleReport) -> None:
-        holders = await call(lambda: list(timers_live(guild_id=report.guild_id, role_id=report.role_id)[:40]))
+        assert self.rest is not None
+        holders = await call(timers_shown, guild_id=report.guild_id, role_id=report.role_id, limit=40)
         now = self.now()
         lines = []
         for timer in holders:
