@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg.copy import QueuedLibpqWriter
+from psycopg.types.string import TextLoader
 
 from ops.moves.tables import TableSpec, row_mapper, select_sql
 
@@ -36,7 +38,7 @@ class Checksum:
 
     def __init__(self, spec: TableSpec) -> None:
         self._pk_index = spec.pk_index
-        self._canonical = row_mapper(spec.canonicals())
+        self._canonical = row_mapper(spec.canonicals(), len(spec.fields))
         self._hash = hashlib.sha256()
         self.rows = 0
         self.last: Any = None
@@ -65,6 +67,8 @@ def read_batches(connection: BaseDatabaseWrapper, spec: TableSpec, batch: int) -
     if connection.vendor == "postgresql":
         # A named (server-side) cursor: the server holds the result, the client one batch of it.
         cursor = raw.cursor(name=f"guildhall_move_{next(_cursor_names)}")
+        # Timestamps as the server's UTC text: Django's Python-level tz loader cost ~4 µs a value.
+        cursor.adapters.register_loader("timestamptz", TextLoader)
     else:
         cursor = raw.cursor()
     try:
@@ -80,7 +84,7 @@ def copy_table(
 ) -> TableSum:
     """Copy one table's rows from ``source`` to ``target``; return the checksum of what was read."""
     checksum = Checksum(spec)
-    convert = row_mapper(spec.converters(source.vendor, target.vendor))
+    convert = row_mapper(spec.converters(source.vendor, target.vendor), len(spec.fields))
     quote = target.ops.quote_name
     columns = ", ".join(quote(c) for c in spec.columns)
     raw = target.connection
@@ -88,7 +92,8 @@ def copy_table(
         if target.vendor == "postgresql":
             if spec.parents and not spec.self_referencing:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # parents are in: no queue of deferred checks
-            with cursor.copy(f"COPY {quote(spec.table)} ({columns}) FROM STDIN") as copy:
+            # A writer thread sends to the server while this one reads and converts the next batch.
+            with cursor.copy(f"COPY {quote(spec.table)} ({columns}) FROM STDIN", writer=QueuedLibpqWriter(cursor)) as copy:
                 for rows in read_batches(source, spec, batch):
                     checksum.add(rows)
                     for row in map(convert, rows) if convert else rows:

@@ -28,7 +28,7 @@ POSTGRESQL = "django.db.backends.postgresql"
 SQLITE = "django.db.backends.sqlite3"
 _LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "[::1]"}
 # A copy of a million rows is one long COPY: the web's statement timeout must not apply.
-_PG_SESSION = "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0"
+_PG_SESSION = "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0 -c TimeZone=UTC"
 
 
 @dataclass(frozen=True)

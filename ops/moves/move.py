@@ -30,6 +30,7 @@ from ops.moves.databases import (
     target_settings,
 )
 from ops.moves.errors import MoveRefused
+from ops.moves.indexes import indexes_rebuild, indexes_set_aside
 from ops.moves.progress import ProgressBar, Write
 from ops.moves.sequences import last_used_id, sequence_set
 from ops.moves.tables import MIGRATIONS_TABLE, Decision, TableSpec, column_names, plan_tables
@@ -150,7 +151,9 @@ def _copy_all(
         for spec in specs:
             bar = ProgressBar(write, f"copy {spec.table}", count_rows(source, spec.table))
             with transaction.atomic(using=TARGET_ALIAS):
+                rebuild = indexes_set_aside(target, spec.table)
                 result = copy_table(source, target, spec, batch=batch, advance=bar.advance)
+                indexes_rebuild(target, rebuild)
             last_id = last_used_id(source, spec) if spec.auto_pk_column else 0
             sums[spec.table] = (result, bar.finish(), last_id)
     return sums

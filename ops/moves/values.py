@@ -9,6 +9,7 @@ from the other engine to what the target stores, in the forms Django itself writ
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -42,9 +43,16 @@ def column_kind(field: models.Field) -> str:
 
 def _datetime(value: Any) -> str:
     if isinstance(value, str):
-        # Django's own SQLite form (naive UTC, microseconds only when non-zero) is kept as it is.
-        if value[10:11] == " " and (len(value) == 19 or (len(value) == 26 and value[19] == "." and value[20:] != "000000")):
-            return value
+        n = len(value)
+        if value[10:11] == " ":
+            # PostgreSQL's text in a UTC session: "+00" at the end, trailing zeros of the fraction dropped.
+            if value.endswith("+00"):
+                if n == 22 or value[19:20] == ".":
+                    body = value[:-3]
+                    return body if n == 22 else body.ljust(26, "0")
+            # Django's own SQLite form (naive UTC, microseconds only when non-zero) is kept as it is.
+            elif n == 19 or (n == 26 and value[19] == "." and value[20:] != "000000"):
+                return value
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
@@ -61,10 +69,16 @@ def _duration(value: Any) -> int:
     return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
 
 
+@functools.lru_cache(maxsize=16_384)
+def _json_text(value: str) -> str:
+    # Cached: a JSON column holds few distinct values ("[]", "[60, 10]") over a million rows.
+    return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(
-        json.loads(value) if isinstance(value, str) else value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    if isinstance(value, str):
+        return _json_text(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _uuid(value: Any) -> str:

@@ -502,6 +502,9 @@ def test_it_compares_values_from_either_engine_in_one_form():
     same(models.DateTimeField(), "2026-12-01 10:00:00.120000", moment)
     same(models.DateTimeField(), "2026-12-01 10:00:00", moment.replace(microsecond=0))
     same(models.DateTimeField(), "2026-12-01T11:00:00.12+01:00", moment)
+    same(models.DateTimeField(), "2026-12-01 10:00:00.120000", "2026-12-01 10:00:00.12+00")  # PostgreSQL's text
+    same(models.DateTimeField(), "2026-12-01 10:00:00", "2026-12-01 10:00:00+00")
+    same(models.DateTimeField(), "2026-12-01 10:00:00.791000", "2026-12-01 10:00:00.791+00")  # 26 characters too
     same(models.DurationField(), 90_000_001, timedelta(seconds=90, microseconds=1))
     same(models.JSONField(), '{"b": [1, 2], "a": "ü"}', '{"a": "ü", "b": [1, 2]}')
     same(models.BooleanField(), 1, True)
