@@ -53,6 +53,15 @@ class TableResult:
 
 
 @dataclass
+class _Copied:
+    """A table as read from the source while it was copied."""
+
+    source: TableSum
+    seconds: float
+    last_used_id: int
+
+
+@dataclass
 class MoveReport:
     """What a move did: where from and to, the plan, every table's verification."""
 
@@ -141,8 +150,8 @@ def _migrate(target: BaseDatabaseWrapper, specs: list[TableSpec], report: MoveRe
 
 def _copy_all(
     source: BaseDatabaseWrapper, target: BaseDatabaseWrapper, specs: list[TableSpec], batch: int, write: Write
-) -> dict[str, tuple[TableSum, float, int]]:
-    sums: dict[str, tuple[TableSum, float, int]] = {}
+) -> dict[str, _Copied]:
+    sums: dict[str, _Copied] = {}
     # One snapshot of the source for every table, so that the copy is consistent across tables.
     with transaction.atomic(using=SOURCE_ALIAS):
         if source.vendor == "postgresql":
@@ -155,18 +164,18 @@ def _copy_all(
                 result = copy_table(source, target, spec, batch=batch, advance=bar.advance)
                 indexes_rebuild(target, rebuild)
             last_id = last_used_id(source, spec) if spec.auto_pk_column else 0
-            sums[spec.table] = (result, bar.finish(), last_id)
+            sums[spec.table] = _Copied(result, bar.finish(), last_id)
     return sums
 
 
-def _set_sequences(target: BaseDatabaseWrapper, specs: list[TableSpec], sums: dict[str, tuple[TableSum, float, int]]) -> int:
+def _set_sequences(target: BaseDatabaseWrapper, specs: list[TableSpec], sums: dict[str, _Copied]) -> int:
     done = 0
     with transaction.atomic(using=TARGET_ALIAS):
         for spec in specs:
             if spec.auto_pk_column is None:
                 continue
-            result, _, source_last = sums[spec.table]
-            sequence_set(target, spec, last_id=max(source_last, int(result.max_pk or 0)))
+            copied = sums[spec.table]
+            sequence_set(target, spec, last_id=max(copied.last_used_id, int(copied.source.max_pk or 0)))
             done += 1
     return done
 
@@ -175,17 +184,17 @@ def _verify(
     source: BaseDatabaseWrapper,
     target: BaseDatabaseWrapper,
     specs: list[TableSpec],
-    sums: dict[str, tuple[TableSum, float, int]],
+    sums: dict[str, _Copied],
     batch: int,
     write: Write,
 ) -> list[TableResult]:
     results = []
     for spec in specs:
-        source_sum, copy_seconds, _ = sums[spec.table]
-        bar = ProgressBar(write, f"verify {spec.table}", source_sum.rows)
+        copied = sums[spec.table]
+        bar = ProgressBar(write, f"verify {spec.table}", copied.source.rows)
         with transaction.atomic(using=TARGET_ALIAS):
             target_sum = checksum_table(target, spec, batch=batch, advance=bar.advance)
-        results.append(TableResult(spec.table, source_sum, target_sum, copy_seconds + bar.finish()))
+        results.append(TableResult(spec.table, copied.source, target_sum, copied.seconds + bar.finish()))
     started = time.monotonic()
     applied = [_applied_migrations(c) for c in (source, target)]
     results.append(TableResult(f"{MIGRATIONS_TABLE} (applied set)", applied[0], applied[1], time.monotonic() - started))
