@@ -9,8 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
-from timers.models import TimedRole, TimerState
-from timers.selectors import timers_due_expiry, timers_due_resume, timers_due_warning
+from timers.models import RoleReport, TimedRole, TimerState
+from timers.selectors import reports_due, timers_due_expiry, timers_due_resume, timers_due_warning
 
 EXPECTED = {
     CustomCommand: {"command_unique_name_per_guild"},
@@ -75,18 +75,28 @@ def _fill_timers(count: int) -> None:
         for i in range(count // 10)
     ]
     TimedRole.objects.bulk_create(rows, batch_size=2000)
+    RoleReport.objects.bulk_create(
+        [RoleReport(guild_id=1, role_id=7, channel_id=i, next_run_at=now + timedelta(hours=1, seconds=i)) for i in range(count)],
+        batch_size=2000,
+    )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE" if connection.vendor == "sqlite" else f"ANALYZE {TimedRole._meta.db_table}")
+        if connection.vendor == "sqlite":
+            cursor.execute("ANALYZE")
+        else:
+            cursor.execute(f"ANALYZE {TimedRole._meta.db_table}")
+            cursor.execute(f"ANALYZE {RoleReport._meta.db_table}")
 
 
 @pytest.mark.django_db
-def test_it_answers_the_due_queries_from_their_partial_indexes():
+def test_it_answers_the_due_queries_from_their_indexes():
+    """The queries the sweep's claims run (timer_auto_resume and sweep_claim_reports use these selectors)."""
     _fill_timers(5000)
     now = timezone.now()
     plans = {
         "timer_due_expiry": timers_due_expiry(now=now)[:500].explain(),
         "timer_due_warning": timers_due_warning(now=now)[:500].explain(),
         "timer_due_resume": timers_due_resume(now=now)[:500].explain(),
+        "report_due": reports_due(now=now)[:20].explain(),  # what sweep_claim_reports runs
     }
     for index, plan in plans.items():
         assert index in plan, f"{index} not used:\n{plan}"
