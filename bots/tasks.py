@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -35,7 +35,8 @@ def _queue_successor(seconds: float, token: str) -> None:
 
 def _run_seconds(seconds: float) -> float:
     # A run (with its hand-over) must end well inside q2's task timeout, or q2 kills it.
-    return max(0.0, min(seconds, settings.Q_CLUSTER["timeout"] - HANDOFF_SECONDS - 5))
+    timeout = cast(int, settings.Q_CLUSTER["timeout"])
+    return max(0.0, min(seconds, timeout - HANDOFF_SECONDS - 5))
 
 
 async def _sweep(relay: Relay, stop: StopFlag) -> SweepFigures:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import models
 from django.db.models import Q
 
@@ -126,6 +128,20 @@ class TimedRole(models.Model):
 
     def __str__(self) -> str:
         return f"member {self.member_id} role {self.role_id} ({self.state})"
+
+    @property
+    def ends_at(self) -> datetime:
+        """When a running timer ends: ``expires_at``, which every active timer has."""
+        if self.expires_at is None:
+            raise ValueError(f"timer {self.pk} ({self.state}) has no expiry")
+        return self.expires_at
+
+    @property
+    def frozen_remaining(self) -> timedelta:
+        """A paused timer's remainder: ``paused_remaining``, which every paused timer has."""
+        if self.paused_remaining is None:
+            raise ValueError(f"timer {self.pk} ({self.state}) has no frozen remainder")
+        return self.paused_remaining
 
 
 class TimerEventKind(models.TextChoices):

@@ -40,6 +40,13 @@ NO_PINGS = discord.AllowedMentions.none()
 MAX_SHOWN = 20
 
 
+def guild_of(interaction: discord.Interaction) -> discord.Guild:
+    """The guild a /timer command came from (the group is guild-only, so there always is one)."""
+    if interaction.guild is None:
+        raise TimerError("Timers work in a server, not in direct messages.")
+    return interaction.guild
+
+
 def bot_may_grant(guild: discord.Guild, role: discord.Role) -> None:
     """Raise TimerError unless the bot can add and remove ``role`` in ``guild``."""
     me = guild.me
@@ -56,9 +63,9 @@ def timer_embed(title: str, timer: TimedRole, colour: discord.Colour | None = No
     who = f"<@{timer.member_id}> · <@&{timer.role_id}>"
     if timer.state == TimerState.PAUSED:
         until = f" until <t:{int(timer.pause_until.timestamp())}:f>" if timer.pause_until else ""
-        embed.description = f"{who}\n⏸️ paused with **{format_duration(timer.paused_remaining)}** left{until}"
+        embed.description = f"{who}\n⏸️ paused with **{format_duration(timer.frozen_remaining)}** left{until}"
     elif timer.state == TimerState.ACTIVE:
-        ts = int(timer.expires_at.timestamp())
+        ts = int(timer.ends_at.timestamp())
         embed.description = f"{who}\n⏳ ends <t:{ts}:R> (<t:{ts}:f>)"
     else:
         embed.description = f"{who}\nended ({timer.get_state_display()})"
@@ -124,11 +131,11 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         duration = parse_duration(time)
         if user.bot:
             raise TimerError("Bots can't hold timed roles.")
-        bot_may_grant(interaction.guild, role)
+        bot_may_grant(guild_of(interaction), role)
         await interaction.response.defer()
         change = await call(
             service,
-            guild_id=interaction.guild.id,
+            guild_id=guild_of(interaction).id,
             member_id=user.id,
             role_id=role.id,
             duration=duration,
@@ -136,11 +143,11 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
             channel_id=(channel or interaction.channel).id,
         )
         granted = await role_add(
-            self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, f"{title.lower()} ({time})")
+            self.bot.http, guild_of(interaction).id, user.id, role.id, self._reason(interaction, f"{title.lower()} ({time})")
         )
         if not granted.done:
             if change.created:  # nothing was promised yet: take the new timer back
-                await call(timer_clear, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=None)
+                await call(timer_clear, guild_id=guild_of(interaction).id, member_id=user.id, role_id=role.id, actor_id=None)
             raise TimerError(f"Discord refused to give {role.mention} to {user.mention}: {granted.text}.")
         await interaction.followup.send(embed=timer_embed(title, change.timer), allowed_mentions=NO_PINGS)
 
@@ -151,7 +158,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         await interaction.response.defer()
         change = await call(
             timer_remove,
-            guild_id=interaction.guild.id,
+            guild_id=guild_of(interaction).id,
             member_id=user.id,
             role_id=role.id,
             duration=duration,
@@ -173,8 +180,10 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     @timer_admin()
     async def clear(self, interaction: discord.Interaction, user: discord.Member, role: discord.Role) -> None:
         await interaction.response.defer()
-        await call(timer_clear, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id)
-        taken = await role_remove(self.bot.http, interaction.guild.id, user.id, role.id, self._reason(interaction, "cleared"))
+        await call(
+            timer_clear, guild_id=guild_of(interaction).id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id
+        )
+        taken = await role_remove(self.bot.http, guild_of(interaction).id, user.id, role.id, self._reason(interaction, "cleared"))
         note = "" if taken.done else f" (removing the role: {ExpiryOutcome(taken.refusal).label})"
         await interaction.followup.send(
             f"Cleared the timer for {role.mention} on {user.mention}{note}.", allowed_mentions=NO_PINGS
@@ -187,7 +196,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     ) -> None:
         change = await call(
             timer_pause,
-            guild_id=interaction.guild.id,
+            guild_id=guild_of(interaction).id,
             member_id=user.id,
             role_id=role.id,
             actor_id=interaction.user.id,
@@ -199,7 +208,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     @timer_admin()
     async def resume(self, interaction: discord.Interaction, user: discord.Member, role: discord.Role) -> None:
         change = await call(
-            timer_resume, guild_id=interaction.guild.id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id
+            timer_resume, guild_id=guild_of(interaction).id, member_id=user.id, role_id=role.id, actor_id=interaction.user.id
         )
         await interaction.response.send_message(embed=timer_embed("Timer resumed", change.timer), allowed_mentions=NO_PINGS)
 
@@ -209,7 +218,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         duration = _duration(time)
         await interaction.response.defer()
         count = await call(
-            timer_pause_all, guild_id=interaction.guild.id, role_id=role.id, actor_id=interaction.user.id, duration=duration
+            timer_pause_all, guild_id=guild_of(interaction).id, role_id=role.id, actor_id=interaction.user.id, duration=duration
         )
         until = f" for {format_duration(duration)}" if duration else ""
         await interaction.followup.send(f"Paused {count} timer(s) for {role.mention}{until}.", allowed_mentions=NO_PINGS)
@@ -218,7 +227,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     @timer_admin()
     async def resume_all(self, interaction: discord.Interaction, role: discord.Role) -> None:
         await interaction.response.defer()
-        count = await call(timer_resume_all, guild_id=interaction.guild.id, role_id=role.id, actor_id=interaction.user.id)
+        count = await call(timer_resume_all, guild_id=guild_of(interaction).id, role_id=role.id, actor_id=interaction.user.id)
         await interaction.followup.send(f"Resumed {count} timer(s) for {role.mention}.", allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="show", description="Show running timers (yours by default)")
@@ -226,10 +235,14 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         self, interaction: discord.Interaction, user: discord.Member | None = None, role: discord.Role | None = None
     ) -> None:
         target = user or interaction.user
-        if target.id != interaction.user.id and not await may_manage_timers(interaction.user, interaction.guild):
+        if target.id != interaction.user.id and not await may_manage_timers(interaction.user, guild_of(interaction)):
             raise TimerError("You can see your own timers; other members' need Manage Roles or the timer admin role.")
         found = await call(
-            timers_shown, guild_id=interaction.guild.id, member_id=target.id, role_id=role.id if role else None, limit=MAX_SHOWN
+            timers_shown,
+            guild_id=guild_of(interaction).id,
+            member_id=target.id,
+            role_id=role.id if role else None,
+            limit=MAX_SHOWN,
         )
         if not found:
             await interaction.response.send_message(f"<@{target.id}> has no running timers.", allowed_mentions=NO_PINGS)
@@ -241,36 +254,36 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     @roles.command(name="add", description="Allow timers to grant a role")
     @timer_admin()
     async def roles_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        bot_may_grant(interaction.guild, role)
-        await call(allowed_role_add, guild_id=interaction.guild.id, role_id=role.id, actor_id=interaction.user.id)
+        bot_may_grant(guild_of(interaction), role)
+        await call(allowed_role_add, guild_id=guild_of(interaction).id, role_id=role.id, actor_id=interaction.user.id)
         await interaction.response.send_message(f"Timers may now grant {role.mention}.", allowed_mentions=NO_PINGS)
 
     @roles.command(name="remove", description="Stop timers granting a role")
     @timer_admin()
     async def roles_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        await call(allowed_role_remove, guild_id=interaction.guild.id, role_id=role.id)
+        await call(allowed_role_remove, guild_id=guild_of(interaction).id, role_id=role.id)
         await interaction.response.send_message(f"{role.mention} is off the list.", allowed_mentions=NO_PINGS)
 
     @roles.command(name="list", description="The roles timers may grant")
     async def roles_list(self, interaction: discord.Interaction) -> None:
-        listed = await call(allowed_roles, guild_id=interaction.guild.id)
+        listed = await call(allowed_roles, guild_id=guild_of(interaction).id)
         text = ", ".join(f"<@&{r}>" for r in listed) if listed else "Any role below mine (no list set)."
         await interaction.response.send_message(text, allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="warnings", description="Show or set the warning times, e.g. 60,10,1 (minutes)")
     async def warnings(self, interaction: discord.Interaction, minutes: str | None = None) -> None:
         if minutes is None:
-            current = (await call(timer_settings_get, guild_id=interaction.guild.id)).warning_minutes
+            current = (await call(timer_settings_get, guild_id=guild_of(interaction).id)).warning_minutes
             shown = ", ".join(f"{m} min" for m in current) or "none"
             await interaction.response.send_message(f"Warnings go out {shown} before a timer ends.")
             return
-        if not await may_manage_timers(interaction.user, interaction.guild):
+        if not await may_manage_timers(interaction.user, guild_of(interaction)):
             raise TimerError("You need Manage Roles or the timer admin role to change the warnings.")
         try:
             values = [int(part) for part in minutes.replace(",", " ").split()]
         except ValueError:
             raise TimerError("Give warning times as whole minutes, like `60, 10, 1`.") from None
-        saved = await call(timer_warnings_set, guild_id=interaction.guild.id, minutes=values)
+        saved = await call(timer_warnings_set, guild_id=guild_of(interaction).id, minutes=values)
         shown = ", ".join(f"{m} min" for m in saved) or "none"
         await interaction.response.send_message(f"Warnings now go out {shown} before a timer ends.")
 
@@ -282,7 +295,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
         interval = parse_duration(every)
         saved = await call(
             report_set,
-            guild_id=interaction.guild.id,
+            guild_id=guild_of(interaction).id,
             role_id=role.id,
             channel_id=channel.id,
             interval_minutes=int(interval.total_seconds() // 60),
@@ -296,7 +309,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
 
     @report.command(name="list", description="The scheduled role reports")
     async def report_list(self, interaction: discord.Interaction) -> None:
-        found = await call(reports_shown, guild_id=interaction.guild.id, limit=25)
+        found = await call(reports_shown, guild_id=guild_of(interaction).id, limit=25)
         lines = [
             f"#{r.pk}: <@&{r.role_id}> in <#{r.channel_id}> every {format_duration(timedelta(minutes=r.interval_minutes))}"
             for r in found
@@ -306,7 +319,7 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
     @report.command(name="remove", description="Stop a scheduled role report")
     @timer_admin()
     async def report_remove_(self, interaction: discord.Interaction, report_id: int) -> None:
-        await call(report_remove, guild_id=interaction.guild.id, report_id=report_id)
+        await call(report_remove, guild_id=guild_of(interaction).id, report_id=report_id)
         await interaction.response.send_message(f"Report #{report_id} removed.")
 
 

@@ -156,7 +156,8 @@ class Sweeper:
         tasks = [asyncio.ensure_future(one(item)) for item in items]
         everything = asyncio.gather(*tasks, return_exceptions=True)
         grace = asyncio.ensure_future(self._halted_for(STOP_GRACE))
-        await asyncio.wait({everything, grace}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {everything, grace}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         grace.cancel()
         for task in tasks:
             task.cancel()  # only those still in flight after the grace are affected
@@ -193,7 +194,7 @@ class Sweeper:
         threshold = warning_threshold_due(timer, thresholds, now)
         if threshold is None:
             return True
-        ts = int(timer.expires_at.timestamp())
+        ts = int(timer.ends_at.timestamp())
         text = f"⏳ <@{timer.member_id}>, your <@&{timer.role_id}> role ends <t:{ts}:R> (<t:{ts}:f>)."
         try:
             await self.rest.post_or_dm(timer.warn_channel_id, timer.member_id, text, nonce_for("warn", timer.pk, threshold, ts))
@@ -211,7 +212,7 @@ class Sweeper:
         async def remove(timer: TimedRole) -> RoleChange:
             change = await role_remove(http, timer.guild_id, timer.member_id, timer.role_id, _reason("time is up"))
             if change.done:
-                self.figures.latencies_ms.append((self.now() - timer.expires_at).total_seconds() * 1000)
+                self.figures.latencies_ms.append((self.now() - timer.ends_at).total_seconds() * 1000)
             return change
 
         results = await self._each(remove, timers)
@@ -279,7 +280,7 @@ class Sweeper:
             if timer.expires_at is not None:
                 lines.append(f"<@{timer.member_id}> — ends <t:{int(timer.expires_at.timestamp())}:R>")
             else:
-                lines.append(f"<@{timer.member_id}> — paused, {format_duration(timer.paused_remaining)} left")
+                lines.append(f"<@{timer.member_id}> — paused, {format_duration(timer.frozen_remaining)} left")
         embed = discord.Embed(
             title="Role report",
             description=f"<@&{report.role_id}>: {len(holders)} member(s) with a timer\n" + "\n".join(lines),

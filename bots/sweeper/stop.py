@@ -78,8 +78,8 @@ def stop_flag() -> Iterator[StopFlag]:
     try:
         yield flag
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def parent_gone() -> bool:

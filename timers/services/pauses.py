@@ -49,7 +49,7 @@ _RESUME_FIELDS = [
 
 def _pause(timer: TimedRole, now: datetime, duration: timedelta | None, kind: str) -> None:
     timer.state = TimerState.PAUSED
-    timer.paused_remaining = timer.expires_at - now
+    timer.paused_remaining = timer.ends_at - now
     timer.expires_at = None
     timer.next_warn_at = None
     timer.pause_until = now + duration if duration is not None else None
@@ -74,7 +74,7 @@ def timer_pause(
         timer = _require_live(guild_id, member_id, role_id)
         if timer.state == TimerState.PAUSED:
             raise TimerError("That timer is already paused.")
-        if timer.expires_at <= now:
+        if timer.ends_at <= now:
             raise TimerError("That timer has already run out.")
         _pause(timer, now, duration, PauseKind.MEMBER)
         timer.save()
@@ -92,7 +92,7 @@ def timer_resume(
         timer = _require_live(guild_id, member_id, role_id)
         if timer.state != TimerState.PAUSED:
             raise TimerError("That timer isn't paused.")
-        _activate(timer, now + timer.paused_remaining, now)
+        _activate(timer, now + timer.frozen_remaining, now)
         timer.save()
         _event(timer, TimerEventKind.RESUME, actor_id)
     return TimerChange(timer=timer)
@@ -173,7 +173,7 @@ def timer_resume_all(*, guild_id: int, role_id: int, actor_id: int | None, now: 
 
 def _resume_in_place(timer: TimedRole, start: datetime, now: datetime, thresholds: list[int]) -> None:
     """Run the remainder from ``start`` (a new run); ``now`` stamps the row."""
-    _activate(timer, start + timer.paused_remaining, start, thresholds)
+    _activate(timer, start + timer.frozen_remaining, start, thresholds)
     timer.updated_at = now
 
 
@@ -192,7 +192,8 @@ def timer_auto_resume(*, now: datetime | None = None, batch: int = BATCH) -> int
             if timer.guild_id not in thresholds_by_guild:
                 thresholds_by_guild[timer.guild_id] = _thresholds(timer.guild_id)
             # The remainder runs from the deadline, not from whenever the sweep got here.
-            _resume_in_place(timer, timer.pause_until, now, thresholds_by_guild[timer.guild_id])
+            deadline = timer.pause_until or now  # the selector only finds timers with a deadline
+            _resume_in_place(timer, deadline, now, thresholds_by_guild[timer.guild_id])
         TimedRole.objects.bulk_update(chunk, _RESUME_FIELDS)
         TimerEvent.objects.bulk_create(TimerEvent(timer=t, kind=TimerEventKind.AUTO_RESUME) for t in chunk)
     return len(chunk)

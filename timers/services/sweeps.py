@@ -83,7 +83,7 @@ def sweep_claim_warnings(*, owner: str, now: datetime | None = None, limit: int 
 
 def warning_threshold_due(timer: TimedRole, thresholds: list[int], now: datetime) -> int | None:
     """The most urgent unsent threshold the timer has reached (None if none)."""
-    reached = [t for t in thresholds if t not in timer.warnings_sent and timer.expires_at - timedelta(minutes=t) <= now]
+    reached = [t for t in thresholds if t not in timer.warnings_sent and timer.ends_at - timedelta(minutes=t) <= now]
     return min(reached) if reached else None
 
 
@@ -112,7 +112,7 @@ def sweep_record_warnings(
             decided = thresholds.get(timer.guild_id, [])
             threshold = warning_threshold_due(timer, decided, now) if timer.state == TimerState.ACTIVE else None
             if threshold is not None:
-                reached = {t for t in decided if timer.expires_at - timedelta(minutes=t) <= now}
+                reached = {t for t in decided if timer.ends_at - timedelta(minutes=t) <= now}
                 timer.warnings_sent = sorted(set(timer.warnings_sent) | reached, reverse=True)
                 events.append(TimerEvent(timer=timer, kind=TimerEventKind.WARN, detail=f"{threshold} min"))
             if timer.guild_id not in current:
@@ -141,17 +141,17 @@ def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, n
         timers = list(TimedRole.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
         unrecorded = set(by_id) - {t.pk for t in timers}
         events = []
-        changes: dict[tuple, list[int]] = defaultdict(list)  # new values -> the rows that get them
+        changes: dict[tuple[tuple[str, object], ...], list[int]] = defaultdict(list)  # new values -> the rows that get them
         for timer in timers:
             outcome, detail = by_id[timer.pk]
             if outcome not in ExpiryOutcome.values:
                 raise ValueError(f"unknown expiry outcome {outcome!r}")
             mine = timer.lease_owner == owner
-            if timer.state != TimerState.ACTIVE or timer.expires_at > now:
+            if timer.state != TimerState.ACTIVE or timer.ends_at > now:
                 unrecorded.add(timer.pk)
                 if not mine:
                     continue
-                change = {"lease_until": None, "lease_owner": ""}
+                change: dict[str, object] = {"lease_until": None, "lease_owner": ""}
             elif outcome == ExpiryOutcome.FAILED_RETRY and not mine:
                 unrecorded.add(timer.pk)  # the worker holding the claim now decides on retries
                 continue
@@ -181,8 +181,8 @@ def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, n
         # A batch mostly shares its new values (200 roles removed alike): one UPDATE per distinct
         # change. bulk_update's CASE per row and field took ~0.2 s of Python per batch of 200,
         # which held the engine under 300 expiries/s (bench/sweep.py).
-        for change, ids in changes.items():
-            TimedRole.objects.filter(pk__in=ids).update(**dict(change), updated_at=now)
+        for values, ids in changes.items():
+            TimedRole.objects.filter(pk__in=ids).update(**dict(values), updated_at=now)
         TimerEvent.objects.bulk_create(events)
     return unrecorded
 

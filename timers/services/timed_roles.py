@@ -39,7 +39,7 @@ class TimerChange:
     @property
     def due_now(self) -> bool:
         """True when the change left no time (the sweep removes the role at once)."""
-        return self.timer.state == TimerState.ACTIVE and self.timer.expires_at <= timezone.now()
+        return self.timer.state == TimerState.ACTIVE and self.timer.ends_at <= timezone.now()
 
 
 def _check_duration(duration: timedelta) -> None:
@@ -174,11 +174,11 @@ def timer_add(
         if channel_id is not None:
             timer.warn_channel_id = channel_id
         if timer.state == TimerState.PAUSED:
-            _check_cap(timer.paused_remaining + duration)
-            timer.paused_remaining = timer.paused_remaining + duration
+            _check_cap(timer.frozen_remaining + duration)
+            timer.paused_remaining = timer.frozen_remaining + duration
             warnings_arm(timer, _thresholds(guild_id), now)
         else:
-            expires_at = max(timer.expires_at, now) + duration
+            expires_at = max(timer.ends_at, now) + duration
             _check_cap(expires_at - now)
             _activate(timer, expires_at, now)
         timer.save()
@@ -196,14 +196,14 @@ def timer_remove(
     with transaction.atomic():
         timer = _require_live(guild_id, member_id, role_id)
         if timer.state == TimerState.PAUSED:
-            left = timer.paused_remaining - duration
+            left = timer.frozen_remaining - duration
             if left > timedelta(0):
                 timer.paused_remaining = left
                 warnings_arm(timer, _thresholds(guild_id), now)
             else:
                 _activate(timer, now, now)
         else:
-            _activate(timer, max(timer.expires_at - duration, now), now)
+            _activate(timer, max(timer.ends_at - duration, now), now)
         timer.save()
         _event(timer, TimerEventKind.REMOVE, actor_id, duration)
     return TimerChange(timer=timer)
