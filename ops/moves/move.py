@@ -137,6 +137,7 @@ def _migrate(target: BaseDatabaseWrapper, specs: list[TableSpec], report: MoveRe
     for spec in specs:
         if spec.table not in present:  # only unmanaged models can lack a table after migrate
             report.decisions.append(Decision(spec.table, "skip", "no table on the target (unmanaged model)"))
+            write(f"  skip     {spec.table}  (no table on the target: an unmanaged model)\n")
     quote = target.ops.quote_name
     with transaction.atomic(using=TARGET_ALIAS), target.cursor() as cursor:
         # Content types and permissions made by migrate go: the source's come with their ids.

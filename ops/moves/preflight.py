@@ -51,8 +51,8 @@ def target_reach(target: Endpoint, connection: BaseDatabaseWrapper) -> bool:
             return False  # created only once every check has passed
     try:
         connection.ensure_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        with connection.cursor() as cursor:  # on SQLite this reads the header: "file is not a database"
+            cursor.execute("SELECT count(*) FROM sqlite_master" if target.is_sqlite else "SELECT 1")
     except DatabaseError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = " (create it first, for instance with createdb)" if not target.is_sqlite else ""

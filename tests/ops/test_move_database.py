@@ -460,6 +460,13 @@ def test_it_refuses_a_target_it_cannot_reach(url):
     assert not Path("/nonexistent-folder").exists()
 
 
+def test_it_refuses_a_target_file_that_is_not_a_database(tmp_path):
+    fill_community()
+    notes = tmp_path / "notes.sqlite3"
+    notes.write_text("not a database, and it stays as it is\n")
+    assert_refused(f"sqlite:///{notes}", "Can't reach the target .*not a database")
+
+
 def test_it_refuses_the_source_itself():
     fill_community()
     url = source_url()
