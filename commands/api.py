@@ -14,16 +14,17 @@ from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import Field, StrictBool
 
+from commands.command_templates import MAX_TEMPLATE_LENGTH
 from commands.models import CookieBalance, CustomCommand
 from commands.selectors import command_get, command_list, cookie_leaderboard, cookie_ledger, cookie_standing
 from commands.services import NAME_PATTERN, command_create, command_delete, command_update
 from commands.services.custom_commands import MAX_COOLDOWN_SECONDS
 from config.api import refusals, requires
-from config.api_fields import DiscordId, NoNul, Snowflake, SnowflakeList
+from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Snowflake, SnowflakeList, WholeNumber
 from config.database import lag_tolerant_alias
-from config.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from config.pagination import paginate
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -32,13 +33,9 @@ COMMAND_ORDER = ("name",)  # unique per guild: the index command_unique_name_per
 BALANCE_ORDER = ("-balance", "member_id")  # the index cookie_leaderboard
 LEDGER_ORDER = ("-created_at", "-pk")
 CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or one of its aliases.")
-Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-Cursor = Query(None, max_length=1000, description="`next_cursor` of the previous page.")
-NameText = Annotated[str, NoNul, Field(min_length=1, max_length=32)]
-TemplateText = Annotated[
-    str, NoNul, Field(min_length=1, max_length=10_000)
-]  # the service gives the real limit, with a clear message
-NoteText = Annotated[str, NoNul, Field(max_length=200)]
+NameText = Annotated[str, Field(min_length=1, max_length=32), NoNul]
+TemplateText = Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH), NoNul]
+NoteText = Annotated[str, Field(max_length=200), NoNul]
 
 
 class CommandOut(Schema):
@@ -68,17 +65,17 @@ class CommandPage(Schema):
     next_cursor: str | None
 
 
-class CommandIn(Schema):
+class CommandIn(RequestBody):
     name: NameText
     template: TemplateText
     author_id: DiscordId | None = None
 
 
-class CommandPatch(Schema):
+class CommandPatch(RequestBody):
     template: TemplateText | None = None
-    cooldown_seconds: int | None = Field(None, ge=0, le=MAX_COOLDOWN_SECONDS)
+    cooldown_seconds: WholeNumber | None = Field(None, ge=0, le=MAX_COOLDOWN_SECONDS)
     cooldown_scope: Literal["member", "channel", "guild"] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None  # 0 and 1 are numbers, not a yes or no
     note: NoteText | None = None
     editor_id: DiscordId | None = None
 
@@ -126,7 +123,7 @@ def _command_or_404(guild_id: int, name: str) -> CustomCommand:
     return command
 
 
-@router.get("/guilds/{guild_id}/commands", response={200: CommandPage, **refusals()}, tags=["commands"])
+@router.get("/guilds/{guild_id}/commands", response={200: CommandPage, **refusals(400)}, tags=["commands"])
 @requires("commands.view_customcommand")
 def commands_list(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
     """The guild's commands by name, a page at a time."""
@@ -178,7 +175,7 @@ def commands_delete(request: HttpRequest, guild_id: DiscordId, name: str = Comma
     return Status(204, None)
 
 
-@router.get("/guilds/{guild_id}/cookies/balances", response={200: BalancePage, **refusals()}, tags=["cookies"])
+@router.get("/guilds/{guild_id}/cookies/balances", response={200: BalancePage, **refusals(400)}, tags=["cookies"])
 @requires("commands.view_cookiebalance")
 def cookies_balances(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
     """Members' counts in leaderboard order (most first, ties by member id), a page at a time."""
@@ -200,7 +197,7 @@ def cookies_leaderboard(request: HttpRequest, guild_id: DiscordId, page: int = Q
     return {"page": page, "items": cookie_leaderboard(guild_id=guild_id, page=page)}
 
 
-@router.get("/guilds/{guild_id}/cookies/ledger", response={200: LedgerPage, **refusals()}, tags=["cookies"])
+@router.get("/guilds/{guild_id}/cookies/ledger", response={200: LedgerPage, **refusals(400)}, tags=["cookies"])
 @requires("commands.view_cookieledger")
 def cookies_ledger(
     request: HttpRequest,

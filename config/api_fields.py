@@ -1,4 +1,4 @@
-"""Field types shared by the API's schemas: Discord ids in and out, seconds, plain text.
+"""Field types shared by the API's schemas: Discord ids in and out, seconds, plain text, paging, request bodies.
 
 Discord ids are 64-bit; JavaScript numbers hold 53 bits, so responses carry them as
 strings, and requests may send either a string of digits or a number.
@@ -10,7 +10,20 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from ninja import Query
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    Strict,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
+from config.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 MAX_ID = 2**63 - 1
 ID_PATTERN = r"^[1-9][0-9]{0,18}$"
@@ -69,6 +82,28 @@ Seconds = Annotated[
 ]
 
 
+def _whole_number(value: Any) -> Any:
+    # JSON's integers include 5.0; true and "5" are not numbers here.
+    if isinstance(value, bool):
+        raise ValueError("a number is wanted here, not true or false")
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT:
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole_number)]
+"""An integer in a request body: 5 or 5.0, never true, "5" or 5.5."""
+
+
+def minutes_as_text(value: Any) -> Any:
+    """A bare number of minutes (``90``, ``90.0``) as the text the duration parser reads; anything else as it is."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT:
+        value = int(value)
+    return str(value) if isinstance(value, int) else value
+
+
 def _no_nul(value: Any) -> Any:
     # PostgreSQL text can't hold NUL; refuse it here rather than fail in the database.
     if isinstance(value, str) and "\x00" in value:
@@ -76,5 +111,27 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
-NoNul = BeforeValidator(_no_nul)
-"""Put in a text field's ``Annotated[str, NoNul, Field(max_length=…)]``: refuses NUL characters."""
+class _NoNul:
+    """Annotation for text fields: refuses NUL characters, and says so in the JSON schema (a pattern)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(_no_nul, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = "^[^\x00]*$"
+        return json_schema
+
+
+NoNul = _NoNul()
+"""Put last in a text field's ``Annotated[str, Field(max_length=…), NoNul]`` (after the Field, whose
+limits then apply to the string itself and read "at most N characters")."""
+
+
+class RequestBody(BaseModel):
+    """The base of request bodies: a JSON object. (ninja's Schema reads attributes of any value, so ``[]`` passed.)"""
+
+
+# Cursors are django.core.signing tokens: URL-safe base64 and colons.
+Cursor = Query(None, max_length=1000, pattern=r"^[A-Za-z0-9_:=-]*$", description="`next_cursor` of the previous page.")
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page.")

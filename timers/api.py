@@ -15,11 +15,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from config.api import refusals, requires
-from config.api_fields import DiscordId, NoNul, Seconds, Snowflake
-from config.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Seconds, Snowflake, minutes_as_text
+from config.pagination import paginate
 from timers.durations import format_duration, parse_duration
 from timers.models import LIVE_STATES, TimedRole, TimerState
 from timers.notify import timer_role_sync_later
@@ -32,13 +32,25 @@ TIMER_ORDER = ("-pk",)  # newest first
 TimerId = Path(..., ge=1, le=2**63 - 1)
 DurationText = Annotated[
     str,
-    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
-    NoNul,
     Field(
         min_length=1,
         max_length=64,
         description="As in chat: `90` (minutes), `90m`, `24h`, `1d`, `2w`, `1d 12h 30m`; 1 minute to 365 days.",
         examples=["1d 12h"],
+    ),
+    BeforeValidator(minutes_as_text),
+    NoNul,
+    # A bare number is minutes, as in chat; the schema says so (1 minute to 365 days).
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\x00]*$"},
+                {"type": "integer", "minimum": 1, "maximum": 365 * 24 * 60},
+            ],
+            "description": "As in chat: `90` (minutes), `90m`, `24h`, `1d`, `2w`, `1d 12h 30m`; 1 minute to 365 days.",
+            "examples": ["1d 12h", 90],
+        },
+        mode="validation",
     ),
 ]
 
@@ -80,7 +92,7 @@ class TimerPage(Schema):
     next_cursor: str | None
 
 
-class TimerCreate(Schema):
+class TimerCreate(RequestBody):
     guild_id: DiscordId
     member_id: DiscordId
     role_id: DiscordId
@@ -88,12 +100,12 @@ class TimerCreate(Schema):
     channel_id: DiscordId | None = Field(None, description="Where warnings go (else by DM).")
 
 
-class TimerExtend(Schema):
+class TimerExtend(RequestBody):
     duration: DurationText
     channel_id: DiscordId | None = None
 
 
-class TimerPause(Schema):
+class TimerPause(RequestBody):
     duration: DurationText | None = Field(None, description="Resume by itself after this long; null = until resumed.")
 
 
@@ -114,7 +126,7 @@ def _applied(request: HttpRequest, action: str, change: TimerChange) -> TimedRol
     return TimedRole.objects.get(pk=change.timer.pk)
 
 
-@router.get("/timers", response={200: TimerPage, **refusals()})
+@router.get("/timers", response={200: TimerPage, **refusals(400)})
 @requires("timers.view_timedrole")
 def timers_list(
     request: HttpRequest,
@@ -122,8 +134,8 @@ def timers_list(
     member_id: DiscordId | None = Query(None),
     role_id: DiscordId | None = Query(None),
     state: Literal["active", "paused", "expired", "cleared"] | None = Query(None),
-    cursor: str | None = Query(None, max_length=1000, description="`next_cursor` of the previous page."),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: str | None = Cursor,
+    limit: int = Limit,
 ):
     """Timers, newest first, filtered by guild, member, role and state; a page at a time."""
     rows = TimedRole.objects.all()

@@ -42,7 +42,7 @@ from ops.backups.catalog import (
 )
 from ops.backups.engines import engine_for
 from ops.backups.engines.common import DumpUnreadable, ToolFailed, ToolMissing
-from ops.backups.errors import BackupFailed, BackupTooSoon, BackupUnsigned, RestoreBusy, RestoreFailed
+from ops.backups.errors import BackupError, BackupFailed, BackupTooSoon, BackupUnsigned, RestoreBusy, RestoreFailed
 from ops.backups.retention import backups_apply_retention
 from ops.backups.verify import VerifiedBackup, backup_unpacked, backup_verify
 
@@ -81,13 +81,20 @@ def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAUL
 
 
 @contextlib.contextmanager
-def _manual_slot() -> Iterator[None]:
-    # The lock makes check-then-make one step across processes: two clicks make one backup.
-    with open(backup_dir() / ".manual.lock", "w") as lock:
+def _folder_lock(name: str, busy: BackupError) -> Iterator[None]:
+    """Hold an exclusive lock file in BACKUP_DIR (across processes), or raise ``busy`` at once."""
+    with open(backup_dir() / name, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BackupTooSoon("A manual backup is being made right now; wait for it to finish.") from None
+            raise busy from None
+        yield
+
+
+@contextlib.contextmanager
+def _manual_slot() -> Iterator[None]:
+    # The lock makes check-then-make one step across processes: two clicks make one backup.
+    with _folder_lock(".manual.lock", BackupTooSoon("A manual backup is being made right now; wait for it to finish.")):
         last = next((b for b in backups_list() if b.kind == "manual" and b.name.startswith(PREFIX)), None)
         wait = last.created_at + MANUAL_BACKUP_INTERVAL - timezone.now() if last is not None else timedelta(0)
         if last is not None and wait > timedelta(0):
@@ -169,14 +176,8 @@ class RestoreOutcome:
     pending_migrations: int
 
 
-@contextlib.contextmanager
-def _restore_lock() -> Iterator[None]:
-    with open(backup_dir() / ".restore.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RestoreBusy("Another restore is running; wait for it to finish.") from None
-        yield
+def _restore_lock() -> contextlib.AbstractContextManager[None]:
+    return _folder_lock(".restore.lock", RestoreBusy("Another restore is running; wait for it to finish."))
 
 
 def backup_restore(

@@ -74,7 +74,6 @@ def test_it_answers_409_when_the_name_is_taken(api, hello):
         ({"name": "evil", "template": "{0.__class__}"}, "placeholder"),
         ({"name": "help", "template": "x"}, "built-in"),
         ({"name": "bad name!", "template": "x"}, "1 to 32"),
-        ({"name": "long", "template": "x" * 2001}, "limit is 2000"),
     ],
 )
 def test_it_answers_400_with_the_services_message(api, body, words):
@@ -130,3 +129,41 @@ def test_it_deletes_a_command_and_its_aliases(api, hello):
     assert not CustomCommand.objects.filter(pk=hello.pk).exists()
     assert not CommandAlias.objects.filter(name="hi").exists()
     assert api.delete(f"{URL}/hello").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"enabled": 0}, "enabled"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"cooldown_seconds": True}, "cooldown_seconds"),
+        ({"cooldown_seconds": 5.5}, "cooldown_seconds"),
+        ({"cooldown_seconds": "5"}, "cooldown_seconds"),
+    ],
+)
+def test_it_takes_booleans_and_numbers_only_as_themselves(api, body, field):
+    command_create(guild_id=GUILD, name="hello", template="Hi", author_id=None)
+    response = patch(api, f"/api/v1/guilds/{GUILD}/commands/hello", body)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == field
+    command = CustomCommand.objects.get()
+    assert (command.enabled, command.cooldown_seconds) == (True, 0)
+
+
+def test_it_takes_a_whole_float_as_the_integer_it_is(api):
+    command_create(guild_id=GUILD, name="hello", template="Hi", author_id=None)
+    response = patch(api, f"/api/v1/guilds/{GUILD}/commands/hello", {"cooldown_seconds": 30.0})
+    assert response.status_code == 200 and response.json()["cooldown_seconds"] == 30
+
+
+@pytest.mark.parametrize("body", [[], [None, None], '"text"', "5"])  # JSON, but not objects
+def test_it_wants_a_json_object_as_the_body(api, body):
+    command_create(guild_id=GUILD, name="hello", template="Hi", author_id=None)
+    response = patch(api, f"/api/v1/guilds/{GUILD}/commands/hello", body)
+    assert response.status_code == 422
+    assert CustomCommand.objects.get().template == "Hi"
+
+
+def test_it_refuses_a_template_longer_than_the_limit_by_the_schema(api):
+    response = post(api, f"/api/v1/guilds/{GUILD}/commands", {"name": "long", "template": "x" * 2001})
+    assert response.status_code == 422 and "at most 2000 characters" in str(response.json()["detail"])
+    assert not CustomCommand.objects.exists()

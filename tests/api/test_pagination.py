@@ -55,11 +55,16 @@ def test_it_reads_with_neither_offset_nor_count(api, many_commands):
     assert any("LIMIT 51" in sql for sql in page_sql)
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ", "a" * 999, "\u00e9t\u00e9"])
+@pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ", "a" * 999, "eyJ4IjoxfQ:1t:abc"])
 def test_it_answers_400_for_a_cursor_it_did_not_hand_out(api, many_commands, cursor):
     response = api.get(URL, {"cursor": cursor})
     assert response.status_code == 400
     assert "cursor" in response.json()["detail"]
+
+
+def test_it_answers_422_for_a_cursor_that_is_not_a_token_at_all(api, many_commands):
+    response = api.get(URL, {"cursor": "\u00e9t\u00e9"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 def test_it_refuses_a_cursor_from_another_list(api, many_commands):

@@ -155,3 +155,15 @@ def test_it_grants_through_a_group_too(world):
     client = _client(user, "token")
     assert client.post(f"/api/v1/timers/{world['active']}/clear").status_code == 200
     assert client.get(f"{C}/commands").status_code == 403
+
+
+def test_it_declares_the_refusals_each_operation_can_give(api):
+    schema = api.get("/api/openapi.json").json()
+    responses = {op["operationId"]: set(op["responses"]) for methods in schema["paths"].values() for op in methods.values()}
+    assert responses["commands_create"] == {"201", "400", "401", "403", "409", "422"}
+    assert responses["commands_get"] == {"200", "401", "403", "404", "422"}
+    assert responses["commands_list"] == {"200", "400", "401", "403", "422"}  # 400: a cursor not ours
+    assert responses["timers_pause"] == {"200", "400", "401", "403", "404", "409", "422"}
+    assert responses["commands_delete"] == {"204", "401", "403", "404", "422"}
+    error = schema["components"]["schemas"]["ErrorOut"]
+    assert error["properties"]["detail"]["type"] == "string"

@@ -167,3 +167,21 @@ def test_it_pages_through_timers(api):
         if cursor is None:
             break
     assert seen == expected
+
+
+@pytest.mark.parametrize("duration, minutes", [(90, 90), (90.0, 90), ("90", 90)])
+def test_it_reads_a_bare_number_as_minutes(api, duration, minutes):
+    timer = _set(hours=2)
+    before = timer.expires_at
+    response = post(api, f"{URL}/{timer.pk}/extend", {"duration": duration})
+    assert response.status_code == 200, response.content
+    timer.refresh_from_db()
+    assert timer.expires_at - before == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("duration", [True, 1.5, "1h\x00"])
+def test_it_refuses_a_duration_that_is_neither_text_nor_whole_minutes(api, duration):
+    timer = _set(hours=2)
+    response = post(api, f"{URL}/{timer.pk}/extend", {"duration": duration})
+    assert response.status_code == 422
+    assert TimedRole.objects.get().expires_at == timer.expires_at
