@@ -80,7 +80,13 @@ def read_batches(connection: BaseDatabaseWrapper, spec: TableSpec, batch: int) -
 
 
 def copy_table(
-    source: BaseDatabaseWrapper, target: BaseDatabaseWrapper, spec: TableSpec, *, batch: int, advance: Callable[[int], None]
+    source: BaseDatabaseWrapper,
+    target: BaseDatabaseWrapper,
+    spec: TableSpec,
+    *,
+    batch: int,
+    advance: Callable[[int], None],
+    freeze: bool = False,
 ) -> TableSum:
     """Copy one table's rows from ``source`` to ``target``; return the checksum of what was read."""
     checksum = Checksum(spec)
@@ -93,7 +99,10 @@ def copy_table(
             if spec.parents and not spec.self_referencing:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # parents are in: no queue of deferred checks
             # A writer thread sends to the server while this one reads and converts the next batch.
-            with cursor.copy(f"COPY {quote(spec.table)} ({columns}) FROM STDIN", writer=QueuedLibpqWriter(cursor)) as copy:
+            with cursor.copy(
+                f"COPY {quote(spec.table)} ({columns}) FROM STDIN{' WITH (FREEZE)' if freeze else ''}",
+                writer=QueuedLibpqWriter(cursor),
+            ) as copy:
                 for rows in read_batches(source, spec, batch):
                     checksum.add(rows)
                     for row in map(convert, rows) if convert else rows:

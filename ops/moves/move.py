@@ -18,6 +18,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ops.moves import preflight
+from ops.moves.bulk_load import bulk_load_finish, bulk_load_prepare
 from ops.moves.copying import TableSum, checksum_table, copy_table, count_rows
 from ops.moves.databases import (
     SOURCE_ALIAS,
@@ -30,7 +31,6 @@ from ops.moves.databases import (
     target_settings,
 )
 from ops.moves.errors import MoveRefused
-from ops.moves.indexes import indexes_rebuild, indexes_set_aside
 from ops.moves.progress import ProgressBar, Write
 from ops.moves.sequences import last_used_id, sequence_set
 from ops.moves.tables import MIGRATIONS_TABLE, Decision, TableSpec, column_names, plan_tables
@@ -161,9 +161,9 @@ def _copy_all(
         for spec in specs:
             bar = ProgressBar(write, f"copy {spec.table}", count_rows(source, spec.table))
             with transaction.atomic(using=TARGET_ALIAS):
-                rebuild = indexes_set_aside(target, spec.table)
-                result = copy_table(source, target, spec, batch=batch, advance=bar.advance)
-                indexes_rebuild(target, rebuild)
+                load = bulk_load_prepare(target, spec.table)
+                result = copy_table(source, target, spec, batch=batch, freeze=load.freeze, advance=bar.advance)
+                bulk_load_finish(target, load)
             last_id = last_used_id(source, spec) if spec.auto_pk_column else 0
             sums[spec.table] = _Copied(result, bar.finish(), last_id)
     return sums
