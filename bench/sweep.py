@@ -4,7 +4,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/guildhall_bench .venv/bin/python bench/sweep.py [--sizes 10k,100k,1M]
 
 Per table size: (1) the database work of a whole engine pass when nothing is due — the claim
-queries, ``timer_auto_resume`` and ``sweep_next_due`` called directly (median of 50) — as the
+queries, ``timer_auto_resume`` and ``timer_work_next_due`` called directly (median of 50) — as the
 server's own time for those statements (EXPLAIN ANALYZE, summed), as wall time in Python,
 and for the due-expiry probe alone; and the real ``Sweeper.run`` idling (its database calls
 per tick, through ``bots.db.call``); (2) the BoostMon pattern: every active timer, ordered by
@@ -51,8 +51,9 @@ from ops.models import SweepRun
 from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
 from tests.fake_discord import responses as fake_responses
 from timers.models import ExpiryOutcome, TimedRole, TimerState
+from timers.selectors import timer_work_next_due
 from timers.services import timer_auto_resume
-from timers.services.sweeps import sweep_claim_expiries, sweep_claim_reports, sweep_claim_warnings, sweep_next_due
+from timers.services.sweeps import sweep_claim_expiries, sweep_claim_reports, sweep_claim_warnings
 
 # Every bench row lives in guilds [BAND, BAND + 10_000): the seeded timers spread over 1,000
 # guilds, the throughput and latency timers in FAKE_GUILD (the guild the fake Discord serves).
@@ -78,9 +79,14 @@ sys.path.insert(0, sys.argv[1])
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 import django
 django.setup()
+from django_q.models import OrmQ
 from bots.sweeper import worker_name
 from bots.tasks import sweep_timers
+from timers.models import SweepBaton
+SweepBaton.objects.all().delete()  # a run of an earlier bench may have handed it on
 figures = sweep_timers(seconds=float(sys.argv[2]))
+SweepBaton.objects.all().delete()
+OrmQ.objects.filter(key=os.environ.get("Q_CLUSTER_NAME", "guildhall")).delete()  # the successor it queued; no cluster here
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
 print("RESULT " + json.dumps({"worker": worker_name(), "figures": figures,
       "hwm_kib": int(status["VmHWM"].split()[0]), "rss_kib": int(status["VmRSS"].split()[0])}))
@@ -227,10 +233,10 @@ def idle_pass() -> None:
     """The database work of a whole engine pass with nothing due: Sweeper.pass_once's calls and the probe."""
     now = timezone.now()
     resumed = timer_auto_resume(now=now)
-    warnings = sweep_claim_warnings(owner=OWNER, now=now)
+    warnings = sweep_claim_warnings(owner=OWNER, now=now).timers
     expiries = sweep_claim_expiries(owner=OWNER, now=now)
     reports = sweep_claim_reports(now=now)
-    due = sweep_next_due(now=now)
+    due = timer_work_next_due()
     if resumed or warnings or expiries or reports or (due is not None and due <= now):
         raise SystemExit(f"something is due in the idle measurement: {resumed=} {warnings=} {expiries=} {reports=} {due=}")
 
@@ -294,10 +300,10 @@ class _NoDiscord:
 async def engine_idle(counter: QueryCounter, seconds: float = 2.0) -> dict:
     """The real ``Sweeper.run`` with nothing due: the DB calls it makes per tick, timed.
 
-    ``bots.sweeper.call`` is wrapped to time each service call, and POLL_SECONDS is cut so
-    that a couple of seconds give many ticks; a tick starts at each ``sweep_next_due``.
+    ``bots.sweeper.engine.call`` is wrapped to time each service call, and POLL_SECONDS is cut so
+    that a couple of seconds give many ticks; a tick starts at each ``timer_work_next_due``.
     """
-    import bots.sweeper as engine
+    import bots.sweeper.engine as engine
 
     calls: list[tuple[str, float]] = []
     real_call, real_poll = engine.call, engine.POLL_SECONDS
@@ -320,7 +326,7 @@ async def engine_idle(counter: QueryCounter, seconds: float = 2.0) -> dict:
         raise SystemExit("the idle engine found work")
     ticks: list[list[tuple[str, float]]] = []
     for name, took in calls:
-        if name == "sweep_next_due" or not ticks:
+        if name == "timer_work_next_due" or not ticks:
             ticks.append([])
         ticks[-1].append((name, took))
     queries_per_tick = queries / len(ticks)
@@ -664,7 +670,7 @@ def main() -> None:
     )
     print(
         f"\nA pass: timer_auto_resume, sweep_claim_warnings, sweep_claim_expiries, sweep_claim_reports and "
-        f"sweep_next_due with nothing due. server: their statements' EXPLAIN ANALYZE execution times, summed "
+        f"timer_work_next_due with nothing due. server: their statements' EXPLAIN ANALYZE execution times, summed "
         f"(median of 7); client: wall time of the calls in Python, ORM included (median of {IDLE_RUNS}). Due-expiry "
         f"probe: the expiry claim's SELECT … FOR UPDATE SKIP LOCKED, EXPLAIN ANALYZE (index: "
         f"{rows[-1]['idle']['probe_index']}). Engine tick: the real Sweeper.run idle, its bots.db.call time per tick "

@@ -8,7 +8,9 @@ none has to catch Discord's errors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord.http import HTTPClient
@@ -56,21 +58,22 @@ def _refused(exc: discord.HTTPException) -> RoleChange:
     )
 
 
-async def role_add(http: HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> RoleChange:
-    """Grant the role (idempotent on Discord's side); never raises for Discord's answers."""
+async def _answered(request: Awaitable[Any], what: str) -> RoleChange:
     try:
-        await http.add_role(guild_id, user_id, role_id, reason=reason)
+        await request
     except discord.HTTPException as exc:
-        logger.info("adding role %s to %s in %s: %s", role_id, user_id, guild_id, exc)
+        logger.info("%s: %s", what, exc)
         return _refused(exc)
     return RoleChange()
+
+
+async def role_add(http: HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> RoleChange:
+    """Grant the role (idempotent on Discord's side); never raises for Discord's answers."""
+    request = http.add_role(guild_id, user_id, role_id, reason=reason)
+    return await _answered(request, f"adding role {role_id} to {user_id} in {guild_id}")
 
 
 async def role_remove(http: HTTPClient, guild_id: int, user_id: int, role_id: int, reason: str) -> RoleChange:
     """Take the role away (idempotent on Discord's side); never raises for Discord's answers."""
-    try:
-        await http.remove_role(guild_id, user_id, role_id, reason=reason)
-    except discord.HTTPException as exc:
-        logger.info("removing role %s from %s in %s: %s", role_id, user_id, guild_id, exc)
-        return _refused(exc)
-    return RoleChange()
+    request = http.remove_role(guild_id, user_id, role_id, reason=reason)
+    return await _answered(request, f"removing role {role_id} from {user_id} in {guild_id}")

@@ -26,8 +26,8 @@ from django.db import connections
 from bots.rest import DiscordRest
 from bots.sweeper import Sweeper
 from bots.sweeper.relay import BATON
-from tests.bots.conftest import ROOT, bot_env
-from tests.fake_discord import FakeDiscord, pointed_at
+from tests.bots.conftest import BOT, GUILD_ID, ROOT, bot_env
+from tests.fake_discord import FakeDiscord, FakeGuild, pointed_at
 from timers.models import TimedRole, TimerEvent, TimerEventKind
 from timers.selectors import sweep_baton_holder
 
@@ -105,6 +105,15 @@ def expire_events(timer: TimedRole) -> int:
 
 def stored(timer: TimedRole) -> TimedRole:
     return TimedRole.objects.get(pk=timer.pk)
+
+
+def guild_of_holders(count: int, first_member: int) -> FakeGuild:
+    """A typical guild plus ``count`` members with consecutive ids from ``first_member``, each holding VIP."""
+    guild = FakeGuild.with_many_members(guild_id=GUILD_ID, bot_user=BOT, count=count, first_user_id=first_member)
+    vip = guild.role("VIP").id
+    for member_id in range(first_member, first_member + count):
+        guild.members[member_id] = [vip]
+    return guild
 
 
 # --- real `manage.py qcluster` processes ------------------------------------------------------

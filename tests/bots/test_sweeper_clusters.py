@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ops.models import SweepRun
 from tests.bots.conftest import BOT, GUILD_ID
-from tests.bots.sweeper_fixtures import baton_pid, removals, role_path, start_clusters, wait_until
+from tests.bots.sweeper_fixtures import baton_pid, guild_of_holders, removals, role_path, start_clusters, wait_until
 from tests.fake_discord import FakeDiscord, FakeGuild
 from timers.models import ExpiryOutcome, SweepBaton, TimedRole, TimerEvent, TimerEventKind, TimerState
 
@@ -38,11 +38,7 @@ KILLED_LEASE_SECONDS = 3
 @pytest.fixture
 def crowd() -> FakeGuild:
     """A guild whose COUNT members each hold VIP."""
-    guild = FakeGuild.with_many_members(guild_id=GUILD_ID, bot_user=BOT, count=COUNT, first_user_id=FIRST_MEMBER)
-    vip = guild.role("VIP").id
-    for member_id in range(FIRST_MEMBER, FIRST_MEMBER + COUNT):
-        guild.members[member_id] = [vip]
-    return guild
+    return guild_of_holders(COUNT, FIRST_MEMBER)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from ops.models import SweepRun
 from tests.bots.conftest import ADMIN, BOT, GUILD_ID
 from tests.bots.sweeper_fixtures import (
     baton_pid,
+    guild_of_holders,
     percentile,
     removal_times,
     removals,
@@ -42,11 +43,7 @@ STOP_SECONDS = 10.0
 
 @pytest.fixture
 def members() -> FakeGuild:
-    guild = FakeGuild.with_many_members(guild_id=GUILD_ID, bot_user=BOT, count=200, first_user_id=FIRST_MEMBER)
-    vip = guild.role("VIP").id
-    for member_id in range(FIRST_MEMBER, FIRST_MEMBER + 200):
-        guild.members[member_id] = [vip]
-    return guild
+    return guild_of_holders(200, FIRST_MEMBER)
 
 
 @pytest.fixture
