@@ -25,7 +25,7 @@ OPEN = tuple(
     re.compile(rule) for rule in (r"^/health(/|$)", r"^/admin/login/$", r"^/admin/logout/$", r"^/api/$", r"^/leaderboard/")
 )
 # Served without login today although the issue asks for a login everywhere but /health*:
-# their owners' call (ops/status/endpoint_urls.py, config/api.py). Strict xfail, so that the
+# their owners' call (ops/urls.py, ops/api.py). Strict xfail, so that the
 # test turns red, asking for this list to shrink, the day one of them is closed.
 KNOWN_OPEN: tuple[str, ...] = ()
 _CONVERTER_SAMPLES = {"int": "1", "str": "x", "slug": "x", "path": "1", "uuid": "00000000-0000-0000-0000-000000000000"}
