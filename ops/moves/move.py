@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from django.core.management import call_command
@@ -139,7 +140,7 @@ def _migrate(target: BaseDatabaseWrapper, specs: list[TableSpec], report: MoveRe
             report.decisions.append(Decision(spec.table, "skip", "no table on the target (unmanaged model)"))
             write(f"  skip     {spec.table}  (no table on the target: an unmanaged model)\n")
     quote = target.ops.quote_name
-    with transaction.atomic(using=TARGET_ALIAS), target.cursor() as cursor:
+    with transaction.atomic(using=TARGET_ALIAS), closing(target.connection.cursor()) as cursor:
         # Content types and permissions made by migrate go: the source's come with their ids.
         if target.vendor == "postgresql" and kept:
             cursor.execute(f"TRUNCATE {', '.join(quote(s.table) for s in kept)} RESTART IDENTITY")
