@@ -14,7 +14,7 @@ from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import Field, StrictBool
+from pydantic import BeforeValidator, Field, Strict, StrictBool
 
 from commands.command_templates import MAX_TEMPLATE_LENGTH
 from commands.models import CookieBalance, CustomCommand
@@ -22,7 +22,7 @@ from commands.selectors import command_get, command_list, cookie_leaderboard, co
 from commands.services import NAME_PATTERN, command_create, command_delete, command_update
 from commands.services.custom_commands import MAX_COOLDOWN_SECONDS
 from config.api import refusals, requires
-from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Snowflake, SnowflakeList, WholeNumber
+from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Snowflake, SnowflakeList, whole_number_parse
 from config.database import lag_tolerant_alias
 from config.pagination import paginate
 
@@ -36,6 +36,7 @@ CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or o
 NameText = Annotated[str, Field(min_length=1, max_length=32), NoNul]
 TemplateText = Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH), NoNul]
 NoteText = Annotated[str, Field(max_length=200), NoNul]
+CooldownSeconds = Annotated[int, Field(ge=0, le=MAX_COOLDOWN_SECONDS), Strict(), BeforeValidator(whole_number_parse)]
 
 
 class CommandOut(Schema):
@@ -73,7 +74,7 @@ class CommandIn(RequestBody):
 
 class CommandPatch(RequestBody):
     template: TemplateText | None = None
-    cooldown_seconds: WholeNumber | None = Field(None, ge=0, le=MAX_COOLDOWN_SECONDS)
+    cooldown_seconds: CooldownSeconds | None = None
     cooldown_scope: Literal["member", "channel", "guild"] | None = None
     enabled: StrictBool | None = None  # 0 and 1 are numbers, not a yes or no
     note: NoteText | None = None

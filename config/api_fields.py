@@ -17,7 +17,6 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
-    Strict,
     WithJsonSchema,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -82,17 +81,18 @@ Seconds = Annotated[
 ]
 
 
-def _whole_number(value: Any) -> Any:
-    # JSON's integers include 5.0; true and "5" are not numbers here.
+def whole_number_parse(value: Any) -> Any:
+    """A request body's integer: 5 or 5.0 (JSON's integers include 5.0), never true; anything else as it is.
+
+    Use as ``Annotated[int, Field(ge=…, le=…), Strict(), BeforeValidator(whole_number_parse)]``:
+    the Field first, so that the limits apply to the integer and reach the schema; Strict,
+    so that "5" and 5.5 stay refused.
+    """
     if isinstance(value, bool):
         raise ValueError("a number is wanted here, not true or false")
     if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT:
         return int(value)
     return value
-
-
-WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole_number)]
-"""An integer in a request body: 5 or 5.0, never true, "5" or 5.5."""
 
 
 def minutes_as_text(value: Any) -> Any:
