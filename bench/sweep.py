@@ -165,7 +165,7 @@ def vacuum_analyze() -> None:
 SEED_SQL = f"""
 INSERT INTO {TABLE} (guild_id, member_id, role_id, state, expires_at, paused_remaining, pause_until, pause_kind,
     warn_channel_id, warnings_sent, next_warn_at, issued_by_id, created_at, updated_at, ended_at, outcome,
-    outcome_detail, attempts, lease_owner, lease_until)
+    outcome_detail, attempts, lease_owner, lease_until, warn_lease_owner, warn_lease_until)
 SELECT %(band)s + i %% {SEED_GUILDS}, %(member)s + i, %(role)s + i %% 50,
     CASE WHEN i %% 20 = 0 THEN 'paused' ELSE 'active' END,
     CASE WHEN i %% 20 = 0 THEN NULL ELSE e END,
@@ -174,7 +174,7 @@ SELECT %(band)s + i %% {SEED_GUILDS}, %(member)s + i, %(role)s + i %% 50,
     CASE WHEN i %% 20 = 0 THEN 'member' ELSE '' END,
     %(channel)s, '[]'::jsonb,
     CASE WHEN i %% 20 = 0 THEN NULL ELSE e - interval '60 minutes' END,
-    NULL, %(now)s, %(now)s, NULL, '', '', 0, '', NULL
+    NULL, %(now)s, %(now)s, NULL, '', '', 0, '', NULL, '', NULL
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i,
      -- expiries 1 to 31 days out, in an order unrelated to insertion (like real timers)
      LATERAL (SELECT %(now)s::timestamptz + interval '1 day' + ((i * 7919) %% 2592000) * interval '1 second' AS e) AS t

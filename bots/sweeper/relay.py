@@ -14,6 +14,7 @@ cluster starts the next run within the broker's poll, and releases what it claim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -63,6 +64,9 @@ class Relay:
         except BaseException:
             sweeper.halt.set()
             await asyncio.gather(sweeping, return_exceptions=True)
+            # Let go of the baton so that the watchdog's next run starts without waiting out our hold.
+            with contextlib.suppress(Exception):
+                await call(sweep_baton_drop, name=BATON, holder=self.holder)
             raise
         return await sweeping
 
