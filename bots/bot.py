@@ -27,6 +27,13 @@ EXTENSIONS = (
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
 
 
+def guild_of(ctx: commands.Context) -> discord.Guild:
+    """The server a guild-only command runs in (its checks keep DMs out; this says so to the type checker)."""
+    if ctx.guild is None:
+        raise commands.NoPrivateMessage("This command works in a server, not in DMs.")
+    return ctx.guild
+
+
 def bot_intents() -> discord.Intents:
     intents = discord.Intents.none()
     intents.guilds = True

@@ -17,13 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR
 from django.urls import reverse
 
 from config.admin_paging import COUNT_CAP, EstimatedCountPaginator
 from config.numbers import ASCII_INTEGER, parse_int
 
 MAX_ID = 2**63 - 1  # BigIntegerField; Discord snowflakes fit
+# What a list page reads from its query string: search, page, the invalid-lookup flag and popups.
+LIST_PARAMETERS = frozenset({SEARCH_VAR, PAGE_VAR, ERROR_FLAG, IS_POPUP_VAR, TO_FIELD_VAR})
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,16 @@ class LargeTableAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
+        ignored = sorted(set(request.GET) - LIST_PARAMETERS)
+        if ignored:
+            # Other parameters are column lookups or sorts: unindexed scans at a million rows, and
+            # Django's admin lets some of them crash (a duration lookup fails only when the list runs).
+            query = request.GET.copy()
+            for name in ignored:
+                del query[name]
+            query._mutable = False
+            request.GET = query
+            messages.warning(request, f"This list is narrowed with the search box only; ignored: {', '.join(ignored)[:200]}.")
         context = {
             "large_table_links": self.changelist_links(request, self._request_terms(request)),
             "count_cap": COUNT_CAP,

@@ -10,6 +10,8 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.numbers import parse_int
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -37,10 +39,9 @@ def envint(name: str, default: int, *, minimum: int | None = None, maximum: int 
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+    value = parse_int(raw)
+    if value is None:
+        raise ImproperlyConfigured(f"{name} must be an integer in digits 0-9, not {raw!r}")
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
     if maximum is not None and value > maximum:
@@ -75,7 +76,7 @@ def envintlist(name: str) -> list[int] | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return None
-    try:
-        return [int(item) for item in raw.split(",") if item.strip()]
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a comma-separated list of integers, not {raw!r}") from None
+    values = [parse_int(item) for item in raw.split(",") if item.strip()]
+    if any(value is None for value in values):
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list of integers, not {raw!r}")
+    return [value for value in values if value is not None]
