@@ -57,7 +57,8 @@ def _cleaned(request: HttpRequest) -> QueryDict | None:
                     query.pop(field.name, None)
         if (match.url_name or "").endswith("_changelist"):
             for field in model_admin.model._meta.fields:
-                if field.name in query and not _valid(field, query[field.name]):
+                value = query.get(field.name)
+                if isinstance(value, str) and not _valid(field, value):
                     del query[field.name]
     return query if query != request.GET else None
 
