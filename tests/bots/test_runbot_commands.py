@@ -84,3 +84,18 @@ def test_it_answers_a_roll_of_a_unicode_digit_with_a_clear_line(fake, bot):
     reply = wait_reply(fake, ALICE, "!!roll ²", lambda m: "digits 0-9" in m["content"])
     assert reply["content"] == "Roll a number written with the digits 0-9, like `roll 20`."
     assert "went wrong" not in reply["content"] and fake.unhandled == []
+
+
+def test_it_applies_a_cooldown_and_shows_it_in_the_details(fake, bot):
+    wait_reply(fake, ADMIN, "!!addCommand wave waves", lambda m: m["content"].startswith("Added"))
+    set_ = wait_reply(fake, ADMIN, "!!command cooldown wave 300 member", lambda m: "Cooldown" in m["content"])
+    assert set_["content"] == "Cooldown of `wave`: 300s per member."
+    wait_reply(fake, ALICE, "!!wave", lambda m: m["content"] == "waves")
+    refused = wait_reply(fake, ALICE, "!!wave", lambda m: "cooling down" in m["content"])
+    assert "try again in" in refused["content"]
+    wait_reply(fake, ADMIN, "!!wave", lambda m: m["content"] == "waves")  # another member is free
+    shown = wait_reply(fake, ALICE, "!!command show wave", lambda m: "**wave**" in m["content"])
+    helped = wait_reply(fake, ALICE, "!!help wave", lambda m: "**wave**" in m["content"])
+    assert shown["content"] == helped["content"]  # one rendering for both
+    assert "cooldown: 300s per member" in shown["content"] and "waves" in shown["content"]
+    assert fake.unhandled == []
