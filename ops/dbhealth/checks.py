@@ -24,7 +24,7 @@ class Check:
     value: str
     threshold: str = ""
     columns: Sequence[str] = ()
-    rows: list[Sequence[Any]] = field(default_factory=list)
+    rows: Sequence[Sequence[Any]] = field(default_factory=list)
     note: str = ""
     error: str = ""
 

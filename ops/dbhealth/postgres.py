@@ -22,7 +22,7 @@ def database_bytes() -> int:
     return int(fetch("SELECT pg_database_size(current_database())")[0][0])
 
 
-def table_stats(limit: int = TOP) -> dict[str, dict[str, int]]:
+def table_stats(limit: int = TOP) -> dict[str, dict[str, int | None]]:
     """The largest tables: estimated rows (pg_class.reltuples, never a COUNT) and total bytes."""
     rows = fetch(
         f"""
@@ -36,7 +36,7 @@ def table_stats(limit: int = TOP) -> dict[str, dict[str, int]]:
     return {name: {"rows": _estimate(tuples), "bytes": int(size)} for name, tuples, size in rows}
 
 
-def _estimate(reltuples: int) -> int | None:
+def _estimate(reltuples: int | None) -> int | None:
     # reltuples is -1 until the table's first VACUUM or ANALYZE: unknown, not zero.
     return None if reltuples is None or reltuples < 0 else int(reltuples)
 

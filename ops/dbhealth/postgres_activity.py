@@ -80,7 +80,7 @@ def blocked_queries() -> Check:
         """,
         [TOP],
     )
-    longest = float(rows[0][2] or 0) if rows else None
+    longest = float(rows[0][2] or 0) if rows else 0.0
     status = PASS if not rows else FAIL if longest >= BLOCKED_FAIL_S else WARN
     return Check(
         name="Blocked queries",
@@ -241,7 +241,7 @@ def slow_queries() -> Check:
             "CREATE EXTENSION pg_stat_statements.",
         )
     mean, total = "mean_exec_time", "total_exec_time"
-    if connection.pg_version < 130000:  # the names before PostgreSQL 13
+    if connection.pg_version < 130000:  # type: ignore[attr-defined]  # the PostgreSQL backend's; the names before 13
         mean, total = "mean_time", "total_time"
     try:
         with transaction.atomic():

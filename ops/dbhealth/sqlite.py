@@ -31,13 +31,14 @@ def _file_size(path: Path | None) -> int:
         return 0
 
 
-def _pragma(name: str) -> object:
-    return fetch(f"PRAGMA {name}")[0][0]
+def _pragma(name: str) -> int:
+    """A numeric pragma's value (page_count, page_size, freelist_count)."""
+    return int(fetch(f"PRAGMA {name}")[0][0])
 
 
 def database_bytes() -> int:
     """The database's size: its pages (the file, not counting the WAL)."""
-    return int(_pragma("page_count")) * int(_pragma("page_size"))
+    return _pragma("page_count") * _pragma("page_size")
 
 
 def own_tables() -> list[str]:
@@ -65,11 +66,11 @@ def _table_bytes() -> dict[str, int]:
 def table_stats(limit: int | None = None) -> dict[str, dict[str, int | None]]:
     """Each own table's exact row count and, when known, its bytes; the ``limit`` largest by rows."""
     sizes = _table_bytes()
-    stats = {}
+    stats: dict[str, dict[str, int | None]] = {}
     for table in own_tables():
         count = fetch(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")[0][0]
         stats[table] = {"rows": int(count), "bytes": sizes.get(table)}
-    largest = sorted(stats.items(), key=lambda item: -item[1]["rows"])[:limit]
+    largest = sorted(stats.items(), key=lambda item: -(item[1]["rows"] or 0))[:limit]
     return dict(largest)
 
 
@@ -90,7 +91,7 @@ def file_size() -> Check:
 
 def pages() -> Check:
     """Pages."""
-    count, size = int(_pragma("page_count")), int(_pragma("page_size"))
+    count, size = _pragma("page_count"), _pragma("page_size")
     return Check(
         name="Pages",
         status=PASS,
@@ -103,7 +104,7 @@ def pages() -> Check:
 
 def freelist() -> Check:
     """Free pages."""
-    free, count = int(_pragma("freelist_count")), int(_pragma("page_count"))
+    free, count = _pragma("freelist_count"), _pragma("page_count")
     share = free / count if count and free >= FREE_MIN_PAGES else 0.0
     return Check(
         name="Free pages",
@@ -142,7 +143,7 @@ def quick_check() -> Check:
 
 def journal_mode() -> Check:
     """Journal mode."""
-    mode = str(_pragma("journal_mode")).lower()
+    mode = str(fetch("PRAGMA journal_mode")[0][0]).lower()
     return Check(
         name="Journal mode",
         status=PASS if mode == "wal" else WARN,
@@ -158,7 +159,7 @@ def table_rows() -> Check:
     return Check(
         name="Table rows",
         status=PASS,
-        value=f"{sum(s['rows'] for s in stats.values()):,} rows in {len(stats)} tables",
+        value=f"{sum(s['rows'] or 0 for s in stats.values()):,} rows in {len(stats)} tables",
         threshold="for information",
         columns=("table", "rows", "size"),
         rows=[(t, s["rows"], size_text(s["bytes"])) for t, s in stats.items()],

@@ -46,7 +46,8 @@ def status(request):
         "stale_after": selectors.HEARTBEAT_STALE_SECONDS,
         "sweeps": list(reversed(sweeps[-15:])),
         "last_sweep": last_sweep,
-        "sweep_running": bool(last_sweep) and (now - last_sweep.finished_at).total_seconds() <= selectors.SWEEP_STALE_SECONDS,
+        "sweep_running": last_sweep is not None
+        and (now - last_sweep.finished_at).total_seconds() <= selectors.SWEEP_STALE_SECONDS,
         "latency_chart": _latency_chart(sweeps),
         "now": now,
     }
