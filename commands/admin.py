@@ -109,7 +109,16 @@ class CustomCommandAdmin(LargeTableAdmin):
     search_keys = {"guild": GUILD, "name": NAME}
     scoped_ordering = ("guild_id", "name")
     export_dataset = "commands"
-    readonly_fields = ("author_id", "editor_ids", "created_at", "edited_at", "usage_count", "last_used_at")
+    readonly_fields = (
+        "author_id",
+        "editor_ids",
+        "created_at",
+        "edited_at",
+        "usage_count",
+        "last_used_at",
+        "imported_from",
+        "imported_source",
+    )
     inlines = [CommandAliasInline]
 
     def get_readonly_fields(self, request, obj=None):
