@@ -17,9 +17,11 @@ from commands.errors import TemplateInvalid
 MAX_TEMPLATE_LENGTH = 2000
 MAX_OUTPUT_LENGTH = 2000
 MAX_RANDOM_OPTIONS = 50
-FIELDS = ("user", "user.name", "user.id", "channel", "guild", "args", "cookies") + tuple(str(i) for i in range(10))
+FIELDS = ("user", "user.name", "user.id", "channel", "channel.id", "guild", "args", "cookies") + tuple(
+    str(i) for i in range(10)
+)
 _FIELD_SET = frozenset(FIELDS)
-_FIELD_LIST_TEXT = ", ".join("{" + f + "}" for f in FIELDS[:7]) + ", {0}…{9}, {random: a | b}"
+_FIELD_LIST_TEXT = ", ".join("{" + f + "}" for f in FIELDS[:8]) + ", {0}…{9}, {random: a | b}"
 _MENTION_ALL = ("@everyone", "@here")
 
 
@@ -50,6 +52,7 @@ class CompiledTemplate:
             "user.name": ctx.user_name,
             "user.id": str(ctx.user_id),
             "channel": f"<#{ctx.channel_id}>",
+            "channel.id": str(ctx.channel_id),
             "guild": ctx.guild_name,
             "args": " ".join(ctx.args),
             "cookies": "0" if ctx.cookies is None else str(ctx.cookies),

@@ -66,7 +66,7 @@ class CustomCommand(models.Model):
     note = models.CharField(max_length=200, blank=True, help_text="Why it is disabled, for instance.")
     # An import's key (``praetbot:<original name>``), so that running the import again finds the row.
     imported_from = models.CharField(max_length=200, blank=True, help_text="The bot and name it was imported from.")
-    imported_source = models.TextField(blank=True, help_text="The original body, kept when it could not be translated.")
+    imported_source = models.TextField(blank=True, help_text="What the import was given: the reply text or the JavaScript body.")
 
     class Meta:
         constraints = [

@@ -154,6 +154,7 @@ class TimerEventKind(models.TextChoices):
     CLEAR = "clear", "cleared"
     WARN = "warn", "warning sent"
     EXPIRE = "expire", "expired"
+    IMPORT = "import", "imported from another bot"
 
 
 class TimerEvent(models.Model):

@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='customcommand',
             name='imported_source',
-            field=models.TextField(blank=True, help_text='The original body, kept when it could not be translated.'),
+            field=models.TextField(blank=True, help_text='What the import was given: the reply text or the JavaScript body.'),
         ),
     ]
