@@ -7,6 +7,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -61,7 +62,13 @@ def at(millis: int) -> datetime:
 
 def rows_of(now_ms: int) -> list[dict]:
     """BoostMon's rows as its db.js writes them: ids skip, a paused row's expires_at is stale."""
-    base = {"warn_channel_id": None, "paused": False, "paused_at": None, "paused_remaining_ms": None, "warnings_sent": {}}
+    base: dict[str, Any] = {
+        "warn_channel_id": None,
+        "paused": False,
+        "paused_at": None,
+        "paused_remaining_ms": None,
+        "warnings_sent": {},
+    }
     base |= {"guild_id": str(G), "pause_type": None, "pause_expires_at": None, "issued_by": "500000000000000001"}
     minute = 60_000
     return [
