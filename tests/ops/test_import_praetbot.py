@@ -166,3 +166,16 @@ def test_it_refuses_javascript_that_is_not_a_plain_reply(tmp_path, body, reason)
     command = CustomCommand.objects.get(guild_id=GUILD, name="js")
     assert not command.enabled and command.imported_source == body
     assert reason in command.note
+
+
+def test_it_shows_the_kept_body_and_the_reason_on_the_admin_page(tmp_path, client):
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    run(commands=write_lines(tmp_path / "commands.json", [COMMANDS[3]]))
+    command = CustomCommand.objects.get(guild_id=GUILD, name="fetchy")
+    client.force_login(User.objects.create_user("staff", password="pw-staff-123", is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:commands_customcommand_change", args=[command.pk])).content.decode()
+    assert "const r = fetch(&#x27;https://x&#x27;); return r;" in page  # read-only, as imported
+    assert command.note in page.replace("&#x27;", "'").replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+    assert 'name="imported_source"' not in page
