@@ -282,7 +282,25 @@ def test_the_sweep_removes_past_due_roles_at_once_and_never_resends_a_sent_warni
     sweep_at(clock, timedelta(minutes=20, seconds=1))
     warnings = [m for m in fake.messages if f"<@{ALICE.id}>, your" in m["content"]]
     assert len(warnings) == 1 and warnings[0]["channel_id"] == channel.id  # the 10-minute one, once
+    assert "0 imported, 0 updated, 2 unchanged" in run("--csv", str(tmp_path / "t.csv"))  # an expired one stays expired
+    assert TimedRole.objects.filter(member_id=BOB.id).count() == 1
 
 
 def timer_state(member_id: int, role_id: int) -> str:
     return TimedRole.objects.filter(member_id=member_id, role_id=role_id).latest("pk").state
+
+
+def test_it_updates_a_timer_untouched_since_its_import_and_leaves_one_changed_here(tmp_path):
+    from timers.services import timer_set
+
+    now_ms = ms(timezone.now())
+    rows = rows_of(now_ms)[:2]
+    run("--csv", write_csv(tmp_path / "t.csv", rows))
+    timer_set(guild_id=G, member_id=100000000000000002, role_id=ROLE, duration=timedelta(hours=1), actor_id=None)
+    rows[0] = rows[0] | {"expires_at": now_ms + 45 * 60_000 + 1}
+    rows[1] = rows[1] | {"paused_remaining_ms": 1}
+    output = run("--csv", write_csv(tmp_path / "t.csv", rows))
+    assert "timers: 0 imported, 1 updated, 0 unchanged, 1 refused" in output
+    assert timer(100000000000000001).expires_at == at(now_ms + 45 * 60_000 + 1)
+    assert "row id 4 (line 3): member 100000000000000002 already has a live timer" in output
+    assert timer(100000000000000002).state == TimerState.ACTIVE  # the one set here stays as it was
