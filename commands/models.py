@@ -150,6 +150,7 @@ class LedgerReason(models.TextChoices):
     ADMIN_SET = "admin_set", "set by an admin"
     ADMIN_RESET = "admin_reset", "reset by an admin"
     IMPORT = "import", "import"
+    CARRIED = "carried", "carried forward (older rows archived)"
 
 
 class CookieLedger(models.Model):

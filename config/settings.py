@@ -321,6 +321,10 @@ if not DEBUG:
 BACKUP_DIR = Path(envstr("BACKUP_DIR", str(DATA_DIR / "backups")))
 BACKUP_KEEP_COUNT = envint("BACKUP_KEEP_COUNT", 14, minimum=1)
 BACKUP_KEEP_DAYS = envint("BACKUP_KEEP_DAYS", 30, minimum=1)
+# Retention (ops.retention): ended timers and old ledger rows are archived under
+# BACKUP_DIR/retention/ and then deleted; 0 keeps them forever.
+RETENTION_TIMER_DAYS = envint("RETENTION_TIMER_DAYS", 365, minimum=0)
+RETENTION_LEDGER_DAYS = envint("RETENTION_LEDGER_DAYS", 0, minimum=0)
 STORAGES["dbbackup"] = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(BACKUP_DIR)}}
 DBBACKUP_CONNECTOR_MAPPING = {
     "django.db.backends.sqlite3": "dbbackup.db.sqlite.SqliteBackupConnector",

@@ -105,3 +105,24 @@ class BackupAccess(models.Model):
 
     def __str__(self) -> str:
         return "backups"
+
+
+class RetentionRun(models.Model):
+    """One run of retention: what it archived (and then deleted), where the archive is, or why it failed."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dry_run = models.BooleanField(default=False)
+    timers_archived = models.PositiveIntegerField(default=0)
+    events_archived = models.PositiveIntegerField(default=0)
+    ledger_rows_folded = models.PositiveIntegerField(default=0)
+    carried_rows = models.PositiveIntegerField(default=0, help_text="Members whose folded rows became one carried-forward row.")
+    longest_batch_ms = models.FloatField(null=True, blank=True, help_text="The longest delete transaction, in ms.")
+    archive_path = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-started_at"], name="retention_run_recent")]
+
+    def __str__(self) -> str:
+        return f"retention at {self.started_at:%Y-%m-%d %H:%M:%S}"

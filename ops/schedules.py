@@ -18,4 +18,5 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(name="guildhall.timers.sweep", func="bots.tasks.sweep_timers", minutes=1),
     ScheduleSpec(name="guildhall.ops.health_snapshot", func="ops.dbhealth.tasks.health_snapshot", minutes=1440),
     ScheduleSpec(name="guildhall.ops.backup_daily", func="ops.backups.tasks.backup_scheduled", minutes=1440),
+    ScheduleSpec(name="guildhall.ops.retention_daily", func="ops.retention.tasks.retention_scheduled", minutes=1440),
 )

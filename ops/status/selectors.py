@@ -18,7 +18,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Schedule, Task
 from django_q.status import Stat
 
-from ops.models import ShardHeartbeat, SweepRun
+from ops.models import RetentionRun, ShardHeartbeat, SweepRun
 from ops.schedules import SCHEDULES
 
 logger = logging.getLogger(__name__)
@@ -190,3 +190,8 @@ def bot_heartbeat_age() -> float | None:
 def sweeps_recent(limit: int = 60) -> list[SweepRun]:
     """The latest sweep runs, oldest first (an index probe on ``sweep_run_recent``)."""
     return list(reversed(SweepRun.objects.order_by("-started_at")[:limit]))
+
+
+def retention_last() -> RetentionRun | None:
+    """The latest retention run that changed things (or failed), else the latest dry run."""
+    return RetentionRun.objects.order_by("dry_run", "-started_at").first()

@@ -49,6 +49,9 @@ def status(request):
         "sweep_running": last_sweep is not None
         and (now - last_sweep.finished_at).total_seconds() <= selectors.SWEEP_STALE_SECONDS,
         "latency_chart": _latency_chart(sweeps),
+        "retention": selectors.retention_last(),
+        "retention_timer_days": settings.RETENTION_TIMER_DAYS,
+        "retention_ledger_days": settings.RETENTION_LEDGER_DAYS,
         "now": now,
     }
     return render(request, "ops/status/index.html", context)
