@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -44,19 +45,32 @@ def bundle_open(path: Path, mode: str, *, compressed: bool | None = None) -> IO[
     return open(path, mode, encoding="utf-8", newline="\n")
 
 
-def _snapshot() -> None:
-    # One snapshot for every table read, so that counts and rows agree while the bot writes.
-    if connection.vendor == "postgresql":
+@contextlib.contextmanager
+def read_snapshot() -> Iterator[None]:
+    """One snapshot for every table read, so that counts and rows agree while the bot writes."""
+    if connection.in_atomic_block:  # inside another transaction, that one's snapshot is what there is
+        yield
+    elif connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+    else:
+        # Our SQLite transactions start IMMEDIATE, which would hold the write lock for the whole
+        # export; a DEFERRED one that only reads is a WAL snapshot that blocks no writer.
+        connection.ensure_connection()
         with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("COMMIT")
 
 
 def guild_export(*, guild_id: int, out: IO[str], write: Write | None = None, now: datetime | None = None) -> dict[str, int]:
     """Write one guild's bundle to ``out``; return the rows written per kind."""
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost:  # inside another transaction, that one's snapshot is what there is
-            _snapshot()
+    with read_snapshot():
         counts = guild_counts(guild_id)
         header: dict[str, Any] = {
             "@kind": "header",

@@ -129,7 +129,9 @@ def guild_import(*, stream: IO[str], as_guild: int | None = None, write: Write |
     try:
         with transaction.atomic(), _stored_times_kept():
             already = guild_has_data(guild_id)
-            seen = _run(enumerate(stream, start=2), guild_id=guild_id, summary=summary, insert=not already, bar=bar)
+            seen = _run(
+                enumerate(stream, start=2), guild_id=guild_id, summary=summary, insert=not already, bar=bar, counts=counts
+            )
             if already:
                 _compare(guild_id, seen, summary)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
@@ -141,14 +143,23 @@ def guild_import(*, stream: IO[str], as_guild: int | None = None, write: Write |
 
 
 def _run(
-    lines: Iterable[tuple[int, str]], *, guild_id: int, summary: ImportSummary, insert: bool, bar: ProgressBar | None
+    lines: Iterable[tuple[int, str]],
+    *,
+    guild_id: int,
+    summary: ImportSummary,
+    insert: bool,
+    bar: ProgressBar | None,
+    counts: dict[str, int],
 ) -> dict[str, Digest]:
     checker = UnitChecker(guild_id)
     inserter = _Inserter() if insert else None
     digests: dict[str, Digest] = {}
+    found: dict[str, int] = {}
     for unit in units_read(lines):
         good = checker.check(unit)
         for entry in unit.entries:
+            if entry.line is not None:
+                found[entry.line["@kind"]] = found.get(entry.line["@kind"], 0) + 1
             if entry.problem:
                 summary.refuse(entry.number, entry.problem)
         if good is not None:
@@ -163,6 +174,12 @@ def _run(
             bar.advance(len(unit.entries))
     if inserter:
         inserter.finish()
+    for kind in sorted(set(counts) | set(found)):
+        if counts.get(kind, 0) != found.get(kind, 0):
+            # A file cut short reads as a good bundle with fewer rows; this is how it shows.
+            summary.notes.append(
+                f"the header counts {counts.get(kind, 0):,} {kind} rows, the bundle holds {found.get(kind, 0):,}"
+            )
     return digests
 
 

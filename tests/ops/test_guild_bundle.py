@@ -310,3 +310,10 @@ def test_it_round_trips_outside_a_test_transaction():
     before = export_text()
     import_text(before, as_guild=OTHER_GUILD)
     assert masked(export_text(OTHER_GUILD), guild_from=OTHER_GUILD, guild_to=GUILD) == masked(before)
+
+
+def test_it_says_when_the_bundle_holds_fewer_rows_than_its_header_counts():
+    fill_guild()
+    lines = export_text().splitlines()
+    summary = import_text("\n".join(lines[:-2]) + "\n", as_guild=OTHER_GUILD)
+    assert summary.refused == 0 and any("the header counts" in note and "timer_event rows" in note for note in summary.notes)
