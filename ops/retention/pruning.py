@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import BigIntegerField, Case, F, QuerySet, Value, When
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from commands.models import CookieLedger, LedgerReason
 from ops.bundles.kinds import LEDGER, TIMER, TIMER_EVENT, row_encode
@@ -100,24 +100,34 @@ def timers_delete(*, cutoff: datetime, max_id: int, batch: int = BATCH) -> Batch
         last = ids[-1]
 
 
+def _carried_add(added: dict[int, int], cutoff: datetime) -> None:
+    # Written as SQL: the ORM's Case(When…) for a hundred rows took ~60 ms to compile, inside the transaction.
+    table = connection.ops.quote_name(CookieLedger._meta.db_table)
+    whens = " ".join("WHEN %s THEN %s" for _ in added)
+    params: list[Any] = [value for pk, delta in sorted(added.items()) for value in (pk, delta)]
+    params.append(connection.ops.adapt_datetimefield_value(cutoff))
+    params.extend(sorted(added))
+    marks = ", ".join("%s" for _ in added)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET delta = delta + (CASE id {whens} ELSE 0 END), created_at = %s WHERE id IN ({marks})", params
+        )
+
+
 def _carry_forward(sums: dict[tuple[int, int], int], cutoff: datetime) -> int:
     """Add each member's folded sum onto their carried-forward row (created when missing); return rows created.
 
-    A handful of statements per batch whatever its number of members: one read, one
-    UPDATE with a CASE, one bulk INSERT (a statement per member took a batch past 100 ms).
+    A handful of statements per batch whatever its number of members: a read per guild,
+    one UPDATE with a CASE, one bulk INSERT (a statement per member took a batch past 100 ms).
     """
-    existing = {
-        (guild_id, receiver_id): pk
-        for pk, guild_id, receiver_id in CookieLedger.objects.filter(
-            reason=LedgerReason.CARRIED,
-            receiver_id__in={receiver for _, receiver in sums},
-            guild_id__in={guild for guild, _ in sums},
-        ).values_list("pk", "guild_id", "receiver_id")
-        if (guild_id, receiver_id) in sums
-    }
+    existing: dict[tuple[int, int], int] = {}
+    for guild_id in sorted({guild for guild, _ in sums}):
+        # One guild at a time, so that the lookup is a probe of ledger_receiver_recent, not a scan.
+        members = sorted(receiver for guild, receiver in sums if guild == guild_id)
+        carried = CookieLedger.objects.filter(guild_id=guild_id, receiver_id__in=members, reason=LedgerReason.CARRIED)
+        existing.update(((guild_id, receiver_id), pk) for pk, receiver_id in carried.values_list("pk", "receiver_id"))
     if existing:
-        added = Case(*(When(pk=pk, then=Value(sums[key])) for key, pk in existing.items()), output_field=BigIntegerField())
-        CookieLedger.objects.filter(pk__in=existing.values()).update(delta=F("delta") + added, created_at=cutoff)
+        _carried_add({pk: sums[key] for key, pk in existing.items()}, cutoff)
     missing = [
         CookieLedger(
             guild_id=guild_id, giver_id=None, receiver_id=receiver_id, delta=total, reason=LedgerReason.CARRIED, created_at=cutoff
