@@ -19,6 +19,7 @@ from typing import IO
 from django.db import connection, models, transaction
 
 from commands.models import CommandAlias, CustomCommand
+from commands.services import commands_version_bump
 from ops.bundles.checks import GoodUnit, UnitChecker
 from ops.bundles.export import bundle_open
 from ops.bundles.kinds import ALIAS, KINDS, TIMER
@@ -134,6 +135,9 @@ def guild_import(*, stream: IO[str], as_guild: int | None = None, write: Write |
             )
             if already:
                 _compare(guild_id, seen, summary)
+            else:
+                # Bots that serve the guild cached it empty: have them reload its commands and settings.
+                transaction.on_commit(lambda: commands_version_bump(guild_id))
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise BundleRefused(f"The bundle file is damaged ({exc}); nothing was changed.") from exc
     finally:

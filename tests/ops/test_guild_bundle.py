@@ -317,3 +317,14 @@ def test_it_says_when_the_bundle_holds_fewer_rows_than_its_header_counts():
     lines = export_text().splitlines()
     summary = import_text("\n".join(lines[:-2]) + "\n", as_guild=OTHER_GUILD)
     assert summary.refused == 0 and any("the header counts" in note and "timer_event rows" in note for note in summary.notes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tells_the_bots_to_reload_the_guild():
+    from commands.services import commands_version
+
+    fill_guild()
+    text = export_text()
+    before = commands_version(OTHER_GUILD)
+    import_text(text, as_guild=OTHER_GUILD)
+    assert commands_version(OTHER_GUILD) != before
