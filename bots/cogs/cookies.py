@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bots.bot import guild_of
 from bots.checks import guild_admin
+from bots.converters import WholeNumber
 from bots.db import call
 from commands.errors import CookieError
 from commands.selectors import cookie_leaderboard, cookie_standing
@@ -81,7 +82,7 @@ class Cookies(commands.Cog):
         await ctx.send(cookie_line(target.id, standing.balance) + rank)
 
     @cookies.command(name="top")  # type: ignore[arg-type]
-    async def cookies_top(self, ctx: commands.Context, page: int = 1) -> None:
+    async def cookies_top(self, ctx: commands.Context, page: WholeNumber = 1) -> None:
         """The leaderboard, ten a page."""
         if page < 1:
             raise commands.BadArgument("Pages start at 1.")
@@ -95,7 +96,7 @@ class Cookies(commands.Cog):
 
     @cookies.command(name="set")
     @guild_admin()
-    async def cookies_set(self, ctx: commands.Context, member: discord.Member, amount: int) -> None:
+    async def cookies_set(self, ctx: commands.Context, member: discord.Member, amount: WholeNumber) -> None:
         """Set a member's cookie count (Manage Server)."""
         change = await call(cookie_set, guild_id=guild_of(ctx).id, member_id=member.id, balance=amount, actor_id=ctx.author.id)
         await ctx.send(cookie_line(member.id, change.balance), allowed_mentions=discord.AllowedMentions.none())

@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bots.bot import guild_of
 from bots.checks import command_manager
+from bots.converters import WholeNumber
 from bots.db import call
 from commands.command_templates import RenderContext, defuse_mentions
 from commands.errors import CustomCommandCooling
@@ -175,7 +176,7 @@ class CustomCommands(commands.Cog):
 
     @command_group.command(name="cooldown")
     @command_manager()
-    async def command_cooldown(self, ctx: commands.Context, name: str, seconds: int, scope: str = "member") -> None:
+    async def command_cooldown(self, ctx: commands.Context, name: str, seconds: WholeNumber, scope: str = "member") -> None:
         """Set a cooldown (seconds; per member, channel or guild). 0 turns it off."""
         command = await call(
             command_update, guild_id=guild_of(ctx).id, name=name, cooldown_seconds=seconds, cooldown_scope=scope.lower()

@@ -7,6 +7,7 @@ from discord.ext import commands
 
 from bots.bot import guild_of
 from bots.checks import guild_admin
+from bots.converters import WholeNumber
 from bots.db import call
 from commands.services import guild_settings_update
 from timers.services import timer_settings_get, timer_settings_update
@@ -74,21 +75,21 @@ class GuildSettingsCog(commands.Cog, name="Settings"):
 
     @settings_group.command(name="cookie-cooldown")
     @guild_admin()
-    async def cookie_cooldown(self, ctx: commands.Context, seconds: int) -> None:
+    async def cookie_cooldown(self, ctx: commands.Context, seconds: WholeNumber) -> None:
         """Seconds before the same member may change the same member's cookies again (0 = off)."""
         await self._update(ctx, cookie_pair_cooldown_seconds=seconds)
         await ctx.send(f"Cookie cooldown: {seconds}s per pair.")
 
     @settings_group.command(name="cookie-cap")
     @guild_admin()
-    async def cookie_cap(self, ctx: commands.Context, per_day: int = 0) -> None:
+    async def cookie_cap(self, ctx: commands.Context, per_day: WholeNumber = 0) -> None:
         """Cookie changes each member may make per 24 hours (0 = no cap)."""
         await self._update(ctx, cookie_daily_cap=per_day or None)
         await ctx.send(f"Daily cookie cap: {per_day or 'none'}.")
 
     @settings_group.command(name="cookie-message-cap")
     @guild_admin()
-    async def cookie_message_cap(self, ctx: commands.Context, mentions: int) -> None:
+    async def cookie_message_cap(self, ctx: commands.Context, mentions: WholeNumber) -> None:
         """How many `@member++` in one message count."""
         await self._update(ctx, cookie_message_cap=mentions)
         await ctx.send(f"Up to {mentions} cookie changes per message.")

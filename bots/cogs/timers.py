@@ -13,6 +13,7 @@ from discord.ext import commands
 from bots.checks import may_manage_timers, timer_admin
 from bots.db import call
 from bots.role_changes import role_add, role_remove
+from config.numbers import ASCII_DIGITS_HELP, parse_int
 from timers.durations import format_duration, parse_duration
 from timers.errors import TimerError
 from timers.models import ExpiryOutcome, TimedRole, TimerState
@@ -279,10 +280,9 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
             return
         if not await may_manage_timers(interaction.user, guild_of(interaction)):
             raise TimerError("You need Manage Roles or the timer admin role to change the warnings.")
-        try:
-            values = [int(part) for part in minutes.replace(",", " ").split()]
-        except ValueError:
-            raise TimerError("Give warning times as whole minutes, like `60, 10, 1`.") from None
+        values = [parse_int(part) for part in minutes.replace(",", " ").split()]
+        if any(value is None for value in values):
+            raise TimerError(f"Give warning times as whole minutes, like `60, 10, 1`. {ASCII_DIGITS_HELP}")
         saved = await call(timer_warnings_set, guild_id=guild_of(interaction).id, minutes=values)
         shown = ", ".join(f"{m} min" for m in saved) or "none"
         await interaction.response.send_message(f"Warnings now go out {shown} before a timer ends.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commands.models import CustomCommand
+from commands.models import CustomCommand, GuildSettings
 from tests.bots.conftest import ADMIN, ALICE, GUILD_ID, no_new_reply, wait_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,4 +98,16 @@ def test_it_applies_a_cooldown_and_shows_it_in_the_details(fake, bot):
     helped = wait_reply(fake, ALICE, "!!help wave", lambda m: "**wave**" in m["content"])
     assert shown["content"] == helped["content"]  # one rendering for both
     assert "cooldown: 300s per member" in shown["content"] and "waves" in shown["content"]
+    assert fake.unhandled == []
+
+
+def test_it_reads_numbers_in_settings_and_cooldowns_in_ascii_digits_only(fake, bot):
+    refused = wait_reply(fake, ADMIN, "!!settings cookie-cooldown ١٢", lambda m: "whole number" in m["content"])
+    assert "Use the digits 0-9." in refused["content"]
+    wait_reply(fake, ADMIN, "!!addCommand wave waves", lambda m: m["content"].startswith("Added"))
+    refused = wait_reply(fake, ADMIN, "!!command cooldown wave 𝟑𝟎𝟎 member", lambda m: "whole number" in m["content"])
+    assert "Use the digits 0-9." in refused["content"]
+    saved = wait_reply(fake, ADMIN, "!!settings cookie-cooldown 12", lambda m: m["content"].startswith("Cookie cooldown"))
+    assert saved["content"] == "Cookie cooldown: 12s per pair."
+    assert GuildSettings.objects.get(guild_id=GUILD_ID).cookie_pair_cooldown_seconds == 12
     assert fake.unhandled == []

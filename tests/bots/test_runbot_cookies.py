@@ -92,3 +92,21 @@ def test_it_ignores_a_sign_on_another_line_than_the_mention(fake, bot, form):
     wait_reply(fake, ALICE, f"<@{BOB.id}> ++", lambda m: "cookie" in m["content"])
     assert balance(BOB.id) == 1
     assert fake.unhandled == []
+
+
+@pytest.mark.parametrize("typed", ["١٢", "𝟏𝟐", "１２", "²"])
+def test_it_reads_a_page_number_in_ascii_digits_only(fake, bot, typed):
+    CookieBalance.objects.create(guild_id=GUILD_ID, member_id=BOB.id, balance=3)
+    reply = wait_reply(fake, ALICE, f"!!cookies top {typed}", lambda m: "whole number" in m["content"])
+    assert "Use the digits 0-9." in reply["content"]
+    assert fake.unhandled == []
+
+
+def test_it_still_reads_an_ascii_page_number_and_keeps_the_slash_option_an_integer(fake, bot):
+    CookieBalance.objects.create(guild_id=GUILD_ID, member_id=BOB.id, balance=3)
+    reply = wait_reply(fake, ALICE, "!!cookies top 1", lambda m: bool(m.get("embeds")))
+    assert reply["embeds"][0]["title"] == "Cookie leaderboard — page 1"
+    schema, _ = fake.state.command_schema(GUILD_ID, "cookies")
+    top = next(o for o in schema["options"] if o["name"] == "top")
+    page = next(o for o in top["options"] if o["name"] == "page")
+    assert page["type"] == 4  # INTEGER: Discord checks the slash form itself
