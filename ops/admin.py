@@ -28,6 +28,8 @@ class ShardHeartbeatAdmin(admin.ModelAdmin):
 # The page that shows a new key, the one time it is ever shown.
 _KEY_CREATED = engines["django"].from_string(
     """{% extends "admin/base_site.html" %}
+{% block breadcrumbs %}<div class="breadcrumbs"><a href="{% url 'admin:index' %}">Home</a> › Operations ›
+  <a href="{{ changelist_url }}">API tokens</a> › API token created</div>{% endblock %}
 {% block content %}
 <div id="content-main">
   <p>The API token <strong>{{ token.name }}</strong> for <strong>{{ token.user }}</strong> is ready.
@@ -68,7 +70,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Superusers only: create a token (its key is shown once), list them, revoke them."""
 
     form = ApiTokenCreateForm
-    list_display = ("name", "user", "prefix", "read_only", "created_at", "expires_at", "last_used_at", "revoked_at")
+    # Expiry and revocation before the creation time: at the admin's usual width the last columns scroll out of view.
+    list_display = ("name", "user", "prefix", "read_only", "expires_at", "revoked_at", "last_used_at", "created_at")
     list_select_related = ("user", "created_by")
     list_filter = ("read_only",)
     search_fields = ("name", "prefix", "user__username")

@@ -139,13 +139,14 @@ def backup_restore_confirm(request, name: str):
             trust = form.cleaned_data["trust_unsigned"]
             outcome = backup_restore(name=backup.name, user=request.user, trust_unsigned=trust)
         except ApplicationError as exc:
+            # Shown here, next to the form (and the override for unsigned files), not on the list.
             messages.error(request, str(exc))
         else:
             text = f"Restored {outcome.name}. The database as it was before is in {outcome.snapshot}."
             if outcome.pending_migrations:
                 text += f" {outcome.pending_migrations} migrations are pending: run manage.py migrate."
             messages.success(request, text)
-        return redirect("backups:index")
+            return redirect("backups:index")
     return render(
         request,
         "ops/backups/restore.html",
