@@ -17,9 +17,7 @@ from commands.errors import TemplateInvalid
 MAX_TEMPLATE_LENGTH = 2000
 MAX_OUTPUT_LENGTH = 2000
 MAX_RANDOM_OPTIONS = 50
-FIELDS = ("user", "user.name", "user.id", "channel", "channel.id", "guild", "args", "cookies") + tuple(
-    str(i) for i in range(10)
-)
+FIELDS = ("user", "user.name", "user.id", "channel", "channel.id", "guild", "args", "cookies") + tuple(str(i) for i in range(10))
 _FIELD_SET = frozenset(FIELDS)
 _FIELD_LIST_TEXT = ", ".join("{" + f + "}" for f in FIELDS[:8]) + ", {0}…{9}, {random: a | b}"
 _MENTION_ALL = ("@everyone", "@here")
