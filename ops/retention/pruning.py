@@ -41,8 +41,9 @@ def timers_old(cutoff: datetime) -> QuerySet[TimedRole]:
 
 
 def ledger_old(cutoff: datetime) -> QuerySet[CookieLedger]:
-    """Ledger rows older than ``cutoff``, but the carried-forward rows (which are kept and moved forward)."""
-    return CookieLedger.objects.filter(created_at__lt=cutoff).exclude(reason=LedgerReason.CARRIED)
+    """Ledger rows older than ``cutoff``, but the carried-forward rows (kept and moved forward) and import rows."""
+    # Import rows stay: a re-run of an import compares against them (commands.services.imports).
+    return CookieLedger.objects.filter(created_at__lt=cutoff).exclude(reason__in=[LedgerReason.CARRIED, LedgerReason.IMPORT])
 
 
 def timer_archive_lines(cutoff: datetime) -> Iterator[dict[str, Any]]:

@@ -191,3 +191,15 @@ def test_it_shows_the_last_run_on_the_status_page(client, now):
     client.force_login(User.objects.create_user("ops", password="pw-ops-12345", is_staff=True))
     page = " ".join(client.get("/admin/ops/status/").content.decode().split())
     assert "<h2>Retention</h2>" in page and "archived 1 timer with 2" in page and run.archive_path in page
+
+
+def test_it_keeps_import_rows_so_a_second_import_still_finds_nothing_to_do(now):
+    from commands.services.imports import UNCHANGED, cookie_import
+
+    cookie_import(guild_id=GUILD, member_id=22, balance=40)
+    CookieLedger.objects.filter(receiver_id=22).update(created_at=now - timedelta(days=100))
+    cookie_give(guild_id=GUILD, giver_id=11, receiver_id=22, now=now - timedelta(days=90))
+    run = retention_run(now=now, cutoffs=retention_cutoffs(now, timer_days=0, ledger_days=30))
+    assert not run.error and run.ledger_rows_folded == 1
+    assert cookie_import(guild_id=GUILD, member_id=22, balance=40) == UNCHANGED
+    assert CookieBalance.objects.get(guild_id=GUILD, member_id=22).balance == ledger_sum(22) == 41
