@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.test import override_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
@@ -72,6 +73,13 @@ def shot(page, name: str) -> Path:
     path = SHOTS / f"{connection.vendor}-{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def backup_dir(tmp_path):
+    """A private BACKUP_DIR; override_settings, so that the live server's thread sees it too."""
+    with override_settings(BACKUP_DIR=tmp_path / "backups"):
+        yield tmp_path / "backups"
 
 
 @pytest.fixture

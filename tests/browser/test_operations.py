@@ -11,12 +11,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GUILD = 515151515151515151
 
 
-@pytest.fixture
-def backup_dir(tmp_path):
-    with override_settings(BACKUP_DIR=tmp_path / "backups"):
-        yield tmp_path / "backups"
-
-
 def test_it_backs_up_and_restores_from_the_dashboard(page, superuser, backup_dir):
     command_create(guild_id=GUILD, name="before", template="made before the backup", author_id=1)
     log_in(page, superuser)

@@ -25,12 +25,6 @@ GUILD = 616161616161616161
 
 
 @pytest.fixture
-def backup_dir(tmp_path):
-    with override_settings(BACKUP_DIR=tmp_path / "backups"):
-        yield tmp_path / "backups"
-
-
-@pytest.fixture
 def staff(transactional_db) -> User:
     """Staff who may look at the Backups page but not make a backup."""
     return User.objects.create_user("helper", "helper@example.com", PASSWORD, is_staff=True)

@@ -24,12 +24,6 @@ GUILD = 5151
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def backup_dir(settings, tmp_path):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    return settings.BACKUP_DIR
-
-
 def _names() -> set[str]:
     return set(CustomCommand.objects.filter(guild_id=GUILD).values_list("name", flat=True))
 
