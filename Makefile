@@ -40,10 +40,12 @@ run: migrate
 	@echo "Guildhall is starting at http://$(HOST):$(PORT)/admin/"
 	@echo "Make an admin user (once):  $(BIN)/python manage.py createsuperuser"
 	@if [ -z "$$DISCORD_TOKEN" ]; then echo "Bot skipped: DISCORD_TOKEN is not set (web and worker run without it)."; fi
+	@$(BIN)/python manage.py litestream_config --check || echo "Litestream skipped: LITESTREAM_REPLICA_URL is not set (or the database is PostgreSQL)."
 	@echo "Press Ctrl-C to stop."
 	@echo ""
 	@PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(HOST) PORT=$(PORT) exec $(BIN)/honcho start \
-		$$( [ -n "$$DISCORD_TOKEN" ] && echo "web worker bot" || echo "web worker" )
+		$$( [ -n "$$DISCORD_TOKEN" ] && echo "web worker bot" || echo "web worker" ) \
+		$$( $(BIN)/python manage.py litestream_config --check && echo litestream )
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

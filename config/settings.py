@@ -194,6 +194,59 @@ if _replica_url:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Connection pooler --------------------------------------------------------------
+# DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction pooling mode
+# (deploy/pgbouncer.sh), which hands a server connection to a client for one transaction only.
+# So: no pool of our own (PgBouncer is the pool), no server-side cursors (a named cursor lives
+# in the session), no prepared statements (psycopg prepares a query after 5 runs; PgBouncer
+# 1.18 may run the next one on another server), no startup `options` (PgBouncer refuses them:
+# the statement timeout is the server's default for the pooled connections, set by
+# deploy/pgbouncer.sh from DB_STATEMENT_TIMEOUT_MS), and backups (pg_dump, psql) go straight to
+# PostgreSQL at DATABASE_DIRECT_URL, since pg_dump's session SETs would leak into the pool.
+DATABASE_POOLER = envstr("DATABASE_POOLER").lower()
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be pgbouncer or unset, not {DATABASE_POOLER!r}")
+if DATABASE_POOLER and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    _direct_url = envstr("DATABASE_DIRECT_URL")
+    if not _direct_url:
+        raise ImproperlyConfigured("DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL (PostgreSQL itself, for backups)")
+    _direct = _parse_database_url("DATABASE_DIRECT_URL", _direct_url)
+    _pooled = DATABASES["default"]
+    _pooled["OPTIONS"].pop("pool", None)
+    _pooled["OPTIONS"].pop("options", None)
+    _pooled["OPTIONS"]["prepare_threshold"] = None
+    _pooled["OPTIONS"]["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 5, minimum=1)
+    _pooled["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # A client connection to PgBouncer holds no server connection between transactions: keep it.
+    _pooled["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 60, minimum=0)
+    DBBACKUP_CONNECTORS = {
+        "default": {key: _direct[key] for key in ("HOST", "PORT", "USER", "PASSWORD") if _direct.get(key)},
+    }
+
+# --- Read replica -------------------------------------------------------------------
+# DATABASE_REPLICA_URL (a streaming replica, deploy/replica.sh) serves the reads that tolerate
+# lag while it answers and is at most REPLICA_MAX_LAG_S behind; otherwise they fall back to the
+# primary by themselves, checked at most every REPLICA_CHECK_INTERVAL_S per process
+# (config/replicas.py). Tests keep the replica alias as a mirror of the default database.
+REPLICA_MAX_LAG_S = envfloat("REPLICA_MAX_LAG_S", 30.0, minimum=0.1)
+REPLICA_CHECK_INTERVAL_S = envfloat("REPLICA_CHECK_INTERVAL_S", 5.0, minimum=0.1)
+# libpq's connect_timeout counts whole seconds, 2 at the least.
+REPLICA_CONNECT_TIMEOUT_S = envint("REPLICA_CONNECT_TIMEOUT_S", 2, minimum=2)
+for _alias, _name in (("default", "guildhall-primary"), ("replica", "guildhall-replica")):
+    if _alias in DATABASES and DATABASES[_alias]["ENGINE"].endswith("postgresql"):
+        DATABASES[_alias]["OPTIONS"]["application_name"] = _name  # who ran what, in pg_stat_activity
+if "replica" in DATABASES and DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+    # Plain persistent connections with a short connect timeout: a pool would keep a request
+    # waiting up to DB_POOL_TIMEOUT for a replica that is down.
+    DATABASES["replica"]["OPTIONS"].pop("pool", None)
+    DATABASES["replica"]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
+    DATABASES["replica"]["CONN_MAX_AGE"] = 60
+if "replica" in DATABASES:
+    DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
+    _after = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    _at = MIDDLEWARE.index(_after) + 1 if _after in MIDDLEWARE else len(MIDDLEWARE)
+    MIDDLEWARE.insert(_at, "config.replicas.ReplicaPinMiddleware")
+
 # --- Cache --------------------------------------------------------------------------
 REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:
@@ -259,6 +312,16 @@ if SHARD_IDS is not None and SHARD_COUNT is None:
     raise ImproperlyConfigured("SHARD_IDS needs SHARD_COUNT")
 if SHARD_IDS is not None and SHARD_COUNT is not None and any(not 0 <= i < SHARD_COUNT for i in SHARD_IDS):
     raise ImproperlyConfigured(f"SHARD_IDS must each be below SHARD_COUNT ({SHARD_COUNT})")
+
+# --- Discord rate limits ---
+# "shared": with REDIS_URL, every process (bot shards, workers) counts Discord's global limit
+# and route buckets in Redis before each request (bots.ratelimit); without Redis, or while it
+# is down, each process counts on its own. "local": always per process. "off": discord.py only.
+DISCORD_RATE_LIMITS = envstr("DISCORD_RATE_LIMITS", "shared")
+if DISCORD_RATE_LIMITS not in ("shared", "local", "off"):
+    raise ImproperlyConfigured(f"DISCORD_RATE_LIMITS must be shared, local or off, not {DISCORD_RATE_LIMITS!r}")
+# Requests per second per bot token (Discord's default; larger bots get more from Discord).
+DISCORD_GLOBAL_RATE_LIMIT = envint("DISCORD_GLOBAL_RATE_LIMIT", 50, minimum=1)
 
 # --- Auth, i18n, static -------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -331,6 +394,35 @@ DBBACKUP_CONNECTOR_MAPPING = {
     "django.db.backends.postgresql": "dbbackup.db.postgresql.PgDumpBinaryConnector",
 }
 
+# --- Point-in-time recovery (Litestream) ---------------------------------------------
+# The SQLite file streamed to LITESTREAM_REPLICA_URL (file:///dir or s3://bucket/prefix, the S3
+# store at BACKUP_S3_ENDPOINT_URL with the AWS_* credentials) by the Procfile's litestream process;
+# `manage.py litestream_config` writes its config from these. Empty: off.
+LITESTREAM_REPLICA_URL = envstr("LITESTREAM_REPLICA_URL")
+if LITESTREAM_REPLICA_URL and not LITESTREAM_REPLICA_URL.startswith(("file:///", "s3://")):
+    raise ImproperlyConfigured("LITESTREAM_REPLICA_URL must be file:///absolute/dir or s3://bucket/prefix")
+LITESTREAM_S3_ENDPOINT_URL = envstr("BACKUP_S3_ENDPOINT_URL")  # empty: AWS itself
+LITESTREAM_S3_REGION = envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1"))
+# How often changes are shipped (the RPO), and how far back a restore can reach.
+LITESTREAM_SYNC_INTERVAL_SECONDS = envint("LITESTREAM_SYNC_INTERVAL_SECONDS", 1, minimum=1)
+LITESTREAM_RETENTION_HOURS = envint("LITESTREAM_RETENTION_HOURS", 7 * 24, minimum=1)
+LITESTREAM_SNAPSHOT_HOURS = envint("LITESTREAM_SNAPSHOT_HOURS", 24, minimum=1)
+LITESTREAM_CONFIG_PATH = DATA_DIR / "litestream.yml"
+
+# --- Point-in-time recovery (pgBackRest) ---------------------------------------------
+# deploy/pitr/pgbackrest.sh configures the cluster and prints the first two; off unless both are set.
+PITR_PGBACKREST_STANZA = envstr("PITR_PGBACKREST_STANZA")
+PITR_PGBACKREST_CONFIG = envstr("PITR_PGBACKREST_CONFIG")
+if bool(PITR_PGBACKREST_STANZA) != bool(PITR_PGBACKREST_CONFIG):
+    raise ImproperlyConfigured("PITR_PGBACKREST_STANZA and PITR_PGBACKREST_CONFIG go together: set both or neither")
+# How pgbackrest is run, e.g. "sudo -n -u postgres pgbackrest" when Guildhall runs as another user
+# (as root, Guildhall runs it as the owner of the configuration file by itself).
+PITR_PGBACKREST_COMMAND = envstr("PITR_PGBACKREST_COMMAND", "pgbackrest")
+# The worker's backup job runs every PITR_PGBACKREST_DIFF_HOURS: a differential, or a full one when
+# the newest full backup is PITR_PGBACKREST_FULL_DAYS old (weekly full, daily differential).
+PITR_PGBACKREST_FULL_DAYS = envint("PITR_PGBACKREST_FULL_DAYS", 7, minimum=1)
+PITR_PGBACKREST_DIFF_HOURS = envint("PITR_PGBACKREST_DIFF_HOURS", 24, minimum=1)
+
 # --- Logging ------------------------------------------------------------------------
 LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -366,3 +458,32 @@ GUILDHALL_DEFAULT_PREFIX = "!!"
 # /health/ready warns, then fails, when the disk under DATA_DIR has less free space than this.
 HEALTH_DISK_WARN_PERCENT = envfloat("HEALTH_DISK_WARN_PERCENT", 10.0, minimum=0)
 HEALTH_DISK_FAIL_PERCENT = envfloat("HEALTH_DISK_FAIL_PERCENT", 2.0, minimum=0)
+
+# --- Alerts -------------------------------------------------------------------------
+# The restore drill (ops.backups.drill) runs every BACKUP_DRILL_DAYS days on the worker.
+BACKUP_DRILL_DAYS = envint("BACKUP_DRILL_DAYS", 30, minimum=1)
+# ops.alerts evaluates every minute; each alert is posted once when it starts and once when it
+# clears, to the Discord webhook and/or the addresses (Django's EMAIL_* settings send the mail).
+ALERT_DISCORD_WEBHOOK_URL = envstr("ALERT_DISCORD_WEBHOOK_URL")
+ALERT_EMAIL_TO = envlist("ALERT_EMAIL_TO", [])
+if ALERT_DISCORD_WEBHOOK_URL and not ALERT_DISCORD_WEBHOOK_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("ALERT_DISCORD_WEBHOOK_URL must be an http(s) URL (Discord: channel settings > Integrations)")
+# Hold times: a condition must hold this long before it fires, and be gone this long before it clears.
+ALERT_FIRE_AFTER_SECONDS = envint("ALERT_FIRE_AFTER_SECONDS", 120, minimum=0)
+ALERT_CLEAR_AFTER_SECONDS = envint("ALERT_CLEAR_AFTER_SECONDS", 300, minimum=0)
+ALERT_BACKUP_MAX_AGE_HOURS = envint("ALERT_BACKUP_MAX_AGE_HOURS", 26, minimum=1)
+ALERT_ARCHIVE_MAX_AGE_SECONDS = envint("ALERT_ARCHIVE_MAX_AGE_SECONDS", 3600, minimum=60)
+ALERT_DISK_FREE_PERCENT = envfloat("ALERT_DISK_FREE_PERCENT", 15.0, minimum=0)
+ALERT_REPLICA_LAG_SECONDS = envint("ALERT_REPLICA_LAG_SECONDS", 60, minimum=1)
+ALERT_POOL_WAIT_MS = envint("ALERT_POOL_WAIT_MS", 1000, minimum=0)
+ALERT_SWEEP_P99_SECONDS = envfloat("ALERT_SWEEP_P99_SECONDS", 5.0, minimum=0)
+ALERT_HEARTBEAT_SECONDS = envint("ALERT_HEARTBEAT_SECONDS", 120, minimum=1)
+ALERT_FAILED_TASKS = envint("ALERT_FAILED_TASKS", 1, minimum=1)  # failed q2 tasks in the last hour
+# The alert mail goes through Django's mail settings.
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "guildhall@localhost")
