@@ -50,8 +50,11 @@ class Builtins(commands.Cog):
 
     @commands.hybrid_command()  # type: ignore[arg-type]
     async def ping(self, ctx: commands.Context) -> None:
-        """Check that the bot answers, with the gateway latency."""
-        await ctx.send(f"Pong! {self.bot.latency * 1000:.0f} ms")
+        """Check that the bot answers, with the gateway latency (and, when sharded, the server's shard)."""
+        shard = self.bot.get_shard(ctx.guild.shard_id) if ctx.guild is not None else None
+        latency = shard.latency if shard is not None else self.bot.latency
+        where = f" (shard {shard.id} of {shard.shard_count})" if shard is not None and (shard.shard_count or 1) > 1 else ""
+        await ctx.send(f"Pong! {latency * 1000:.0f} ms{where}")
 
     @commands.hybrid_command()  # type: ignore[arg-type]
     async def uptime(self, ctx: commands.Context) -> None:
