@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class ScheduleSpec:
@@ -20,3 +22,16 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(name="guildhall.ops.backup_daily", func="ops.backups.tasks.backup_scheduled", minutes=1440),
     ScheduleSpec(name="guildhall.ops.retention_daily", func="ops.retention.tasks.retention_scheduled", minutes=1440),
 )
+
+
+PITR_BACKUP_SCHEDULE = "guildhall.ops.pitr_backup"
+
+
+def schedules_configured() -> tuple[ScheduleSpec, ...]:
+    """SCHEDULES plus the jobs of optional features that are configured, read when setup_schedules runs."""
+    extra: list[ScheduleSpec] = []
+    # Point-in-time recovery (pgBackRest): one job, a differential each run and a full one weekly.
+    if settings.PITR_PGBACKREST_STANZA:
+        minutes = settings.PITR_PGBACKREST_DIFF_HOURS * 60
+        extra.append(ScheduleSpec(name=PITR_BACKUP_SCHEDULE, func="ops.pitr.tasks.pitr_backup_scheduled", minutes=minutes))
+    return SCHEDULES + tuple(extra)

@@ -18,6 +18,7 @@ from config.errors import ApplicationError
 from ops.backups.catalog import backup_dir, backup_get, sidecar_path
 from ops.backups.errors import BackupNotFound
 from ops.backups.services import backup_create, backup_delete, backup_restore, backups_list
+from ops.pitr.engines import pitr_window_shown
 from ops.schedules import SCHEDULES
 
 
@@ -61,6 +62,7 @@ def backup_list(request):
             keep_days=settings.BACKUP_KEEP_DAYS,
             schedule=schedule,
             can_create=request.user.has_perm(CREATE_PERMISSION),
+            recovery=pitr_window_shown(),  # point-in-time recovery (pgBackRest or Litestream), None when off
         ),
     )
 
