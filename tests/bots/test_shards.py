@@ -20,63 +20,21 @@ from django.test import Client
 
 from commands.services import command_create
 from ops.models import ShardHeartbeat
-from tests.bots.conftest import ADMIN, ALICE, BOT, BotProcess, bot_env
-from tests.fake_discord import FakeDiscord, FakeGuild
-from tests.fake_discord.models import shard_of
+from tests.bots.conftest import ADMIN, ALICE, BOT
+from tests.bots.shard_fixtures import SHARD_COUNT, owner, running_shards, typical_guilds
+from tests.fake_discord import FakeDiscord
 from tests.fake_discord.shards import deliveries, guild_ids_on_shards, shard_sessions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHARD_COUNT = 2
 GUILD_IDS = guild_ids_on_shards(SHARD_COUNT, 3)
 REPLY_SECONDS = 2.0  # the longest a member may wait for an answer while the other shard restarts
 
 
-def owner(guild_id: int) -> int:
-    return shard_of(guild_id, SHARD_COUNT)
-
-
 @pytest.fixture
-def guilds() -> list[FakeGuild]:
-    return [
-        FakeGuild.typical(guild_id=g, bot_user=BOT, members=[ADMIN, ALICE], admin_ids=[ADMIN.id], name=f"Guild {n}")
-        for n, g in enumerate(GUILD_IDS)
-    ]
-
-
-@pytest.fixture
-def sharded_fake(guilds):
-    with FakeDiscord(guilds=guilds, bot_user=BOT, recommended_shards=SHARD_COUNT) as running:
+def sharded_fake():
+    with FakeDiscord(guilds=typical_guilds(GUILD_IDS), bot_user=BOT, recommended_shards=SHARD_COUNT) as running:
         yield running
-
-
-class Shards:
-    """One `runbot` per shard id, started and stopped by the test."""
-
-    def __init__(self, fake: FakeDiscord, tmp_path) -> None:
-        self.fake = fake
-        self.tmp_path = tmp_path
-        self.processes: dict[int, BotProcess] = {}
-        self.all: list[BotProcess] = []
-
-    def start(self, shard_id: int) -> BotProcess:
-        env = bot_env(self.fake, SHARD_COUNT=str(SHARD_COUNT), SHARD_IDS=str(shard_id))
-        process = BotProcess(env, self.tmp_path / f"runbot-shard{shard_id}-{len(self.all)}.log")
-        self.processes[shard_id] = process
-        self.all.append(process)
-        return process
-
-    def kill(self, shard_id: int) -> None:
-        process = self.processes.pop(shard_id)
-        process.proc.kill()
-        process.proc.wait(5)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.log_path.name}\n{p.log()[-3000:]}" for p in self.all)
-
-    def stop(self) -> None:
-        for process in self.all:
-            process.stop()
 
 
 @pytest.fixture
@@ -84,18 +42,10 @@ def shards(sharded_fake, tmp_path):
     """Both shards running, each guild's `!!echo` command answering."""
     for guild_id in GUILD_IDS:
         command_create(guild_id=guild_id, name="echo", template="echo {0}", author_id=ADMIN.id)
-    running = Shards(sharded_fake, tmp_path)
-    try:
-        for shard_id in range(SHARD_COUNT):
-            running.start(shard_id)
-        if not sharded_fake.wait_for_ready_sent(30, count=SHARD_COUNT):
-            pytest.fail("the shards never identified:\n" + running.logs())
-        sharded_fake.wait_for(lambda: "ping" in sharded_fake.command_names(), timeout=15, message="slash commands synced")
+    with running_shards(sharded_fake, tmp_path) as running:
         for n, guild_id in enumerate(GUILD_IDS):
             ask(sharded_fake, guild_id, f"warm-up{n}")
         yield running
-    finally:
-        running.stop()
 
 
 @dataclass
