@@ -14,6 +14,8 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.backup_storage import LOCAL_BACKEND as LOCAL_BACKUP_STORAGE
+from config.backup_storage import s3_storage_from_url
 from config.env import envbool, envfloat, envint, envintlist, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -222,6 +224,11 @@ if DATABASE_POOLER and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DBBACKUP_CONNECTORS = {
         "default": {key: _direct[key] for key in ("HOST", "PORT", "USER", "PASSWORD") if _direct.get(key)},
     }
+# With or without a pooler: while the database is away, pages and the API answer a 503 at once
+# rather than waiting for a connection (config/db_unavailable.py); outside the session middleware.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"), "config.db_unavailable.DatabaseUnavailable"
+)
 
 # --- Read replica -------------------------------------------------------------------
 # DATABASE_REPLICA_URL (a streaming replica, deploy/replica.sh) serves the reads that tolerate
@@ -388,7 +395,20 @@ BACKUP_KEEP_DAYS = envint("BACKUP_KEEP_DAYS", 30, minimum=1)
 # BACKUP_DIR/retention/ and then deleted; 0 keeps them forever.
 RETENTION_TIMER_DAYS = envint("RETENTION_TIMER_DAYS", 365, minimum=0)
 RETENTION_LEDGER_DAYS = envint("RETENTION_LEDGER_DAYS", 0, minimum=0)
-STORAGES["dbbackup"] = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(BACKUP_DIR)}}
+# BACKUP_DIR as a storage that follows the setting and writes whole, private files only.
+STORAGES["dbbackup"] = {"BACKEND": LOCAL_BACKUP_STORAGE}
+
+# --- Off-site backups ---------------------------------------------------------------
+# BACKUP_STORAGE_URL=s3://bucket[/prefix] keeps every backup and retention archive in S3,
+# or in any S3-compatible store at BACKUP_S3_ENDPOINT_URL, through django-storages (which
+# django-dbbackup's commands use too); credentials from AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION. Unset: BACKUP_DIR, as before.
+BACKUP_STORAGE_URL = envstr("BACKUP_STORAGE_URL").strip()
+BACKUP_S3_ENDPOINT_URL = envstr("BACKUP_S3_ENDPOINT_URL").strip()
+if BACKUP_STORAGE_URL:
+    STORAGES["dbbackup"] = s3_storage_from_url(BACKUP_STORAGE_URL, endpoint_url=BACKUP_S3_ENDPOINT_URL)
+elif BACKUP_S3_ENDPOINT_URL:
+    raise ImproperlyConfigured("BACKUP_S3_ENDPOINT_URL is set but BACKUP_STORAGE_URL is not: set it to s3://bucket/prefix")
 DBBACKUP_CONNECTOR_MAPPING = {
     "django.db.backends.sqlite3": "dbbackup.db.sqlite.SqliteBackupConnector",
     "django.db.backends.postgresql": "dbbackup.db.postgresql.PgDumpBinaryConnector",
