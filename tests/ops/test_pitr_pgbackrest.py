@@ -8,6 +8,8 @@ never touched. Every cluster started here is stopped when the module ends.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import socket
@@ -21,8 +23,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_q.models import Schedule
 
@@ -180,47 +183,64 @@ def test_it_restores_exactly_the_rows_written_before_the_moment(primary):
     assert len(primary.sql(query, dbname="guildhall")) == 10
 
 
-def test_it_prints_the_window_and_takes_differential_backups(primary):
-    made = primary.manage("pitr_backup", "--type", "diff")
-    assert "diff backup" in made.stdout
-    done = primary.manage("pitr_status")
-    assert "engine:              pgbackrest" in done.stdout and "archiving: ok" in done.stdout
-    info = pgbackrest.backups(pgbackrest_info(primary))
-    assert info[0]["type"] == "full" and info[-1]["type"] == "diff" and info[-1]["label"] in made.stdout
+@pytest.fixture
+def configured(primary, settings):
+    """This process's settings pointed at the primary's stanza (its commands then run in-process)."""
+    settings.PITR_PGBACKREST_STANZA, settings.PITR_PGBACKREST_CONFIG = primary.stanza, str(primary.config)
+    return primary
+
+
+def _call(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def _refusal(*args: str) -> CommandError:
+    with pytest.raises(CommandError) as raised:
+        call_command(*args, stdout=io.StringIO())
+    return raised.value
+
+
+def test_it_prints_the_window_and_takes_differential_backups(configured):
+    made = _call("pitr_backup", "--type", "diff")
+    assert "diff backup" in made
+    shown = _call("pitr_status")
+    assert "engine:              pgbackrest" in shown and "archiving: ok" in shown
+    info = pgbackrest.backups(pgbackrest_info(configured))
+    assert info[0]["type"] == "full" and info[-1]["type"] == "diff" and info[-1]["label"] in made
     for row in info:
-        assert row["label"] in done.stdout
-    assert f"earliest restorable: {info[0]['stopped_at']:%Y-%m-%d %H:%M:%S} UTC" in done.stdout
-    last_wal = primary.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0]
-    assert f"last archived:       {last_wal} at" in done.stdout
+        assert row["label"] in shown
+    assert f"earliest restorable: {info[0]['stopped_at']:%Y-%m-%d %H:%M:%S} UTC" in shown
+    last_wal = configured.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0]
+    assert f"last archived:       {last_wal} at" in shown
 
 
 def pgbackrest_info(cluster: Cluster) -> dict:
-    import json
-
     done = _run([*AS_OWNER, "pgbackrest", f"--config={cluster.config}", f"--stanza={cluster.stanza}", "info", "--output=json"])
     return json.loads(done.stdout)[0]
 
 
-def test_it_refuses_a_moment_outside_the_window_and_changes_nothing(primary):
-    into = primary.base / "never"
+def test_it_refuses_a_moment_outside_the_window_and_changes_nothing(configured):
+    into = configured.base / "never"
     for moment in ["2001-01-01 00:00:00", (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")]:
-        done = primary.manage("pitr_restore", "--to", moment, "--into", str(into), check=False)
-        assert done.returncode == 1 and "is outside the recovery window" in done.stderr, done.stderr
+        refused = _refusal("pitr_restore", "--to", moment, "--into", str(into))
+        assert refused.returncode == 1 and "is outside the recovery window" in str(refused)
         assert not into.exists()
-    done = primary.manage("pitr_restore", "--to", "yesterday noon", "--into", str(into), check=False)
-    assert done.returncode == 1 and "--to must look like 2026-12-01 12:34:56" in done.stderr
 
 
-def test_it_refuses_the_live_database(primary):
+def test_it_refuses_the_live_database(configured):
     moment = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    by_port = f"postgres://postgres@127.0.0.1:{primary.port}/guildhall?datadir={primary.base}/elsewhere"
-    done = primary.manage("pitr_restore", "--to", moment, "--into", by_port, check=False)
-    assert done.returncode == 1 and f"port {primary.port} is the live database's" in done.stderr, done.stderr
-    done = primary.manage("pitr_restore", "--to", moment, "--into", str(primary.datadir), check=False)
-    assert done.returncode == 1 and "is the live cluster's data directory" in done.stderr, done.stderr
-    done = primary.manage("pitr_restore", "--to", moment, "--into", "guildhall-copy", check=False)
-    assert done.returncode == 1 and "--into is postgres://" in done.stderr
-    assert not (primary.base / "elsewhere").exists() and (primary.datadir / "postmaster.pid").exists()
+    elsewhere = configured.base / "elsewhere"
+    by_port = f"postgres://postgres@127.0.0.1:{configured.port}/guildhall?datadir={elsewhere}"
+    assert f"port {configured.port} is the live database's" in str(_refusal("pitr_restore", "--to", moment, "--into", by_port))
+    # This process's own database (the shared cluster) is live too.
+    django_db = f"postgres://127.0.0.1:{django_settings.DATABASES['default'].get('PORT') or 5432}/?datadir={elsewhere}"
+    assert "is the live database's" in str(_refusal("pitr_restore", "--to", moment, "--into", django_db))
+    by_dir = _refusal("pitr_restore", "--to", moment, "--into", str(configured.datadir))
+    assert "is the live cluster's data directory" in str(by_dir)
+    assert "--into is postgres://" in str(_refusal("pitr_restore", "--to", moment, "--into", "guildhall-copy"))
+    assert not elsewhere.exists() and (configured.datadir / "postmaster.pid").exists()
 
 
 @pytest.mark.django_db
@@ -257,11 +277,12 @@ def test_it_schedules_the_backup_job_only_when_configured(primary, settings):
     assert pitr_backup_kind(rows, now=datetime.now(UTC) + timedelta(days=7)) == "full"
 
 
-def test_it_reports_stalled_archiving():
+def test_it_reports_stalled_archiving(settings):
     cluster = _new_cluster("stalled")
+    settings.PITR_PGBACKREST_STANZA, settings.PITR_PGBACKREST_CONFIG = cluster.stanza, str(cluster.config)
     try:
-        ok = _run([sys.executable, "manage.py", "pitr_status"], env=cluster.env(), check=False)
-        assert "no backup yet" in ok.stderr  # configured, archiving fine, but nothing to restore from yet
+        refused = _refusal("pitr_status")
+        assert refused.returncode == 1 and "no backup yet" in str(refused)  # archiving works; nothing to restore from yet
         cluster.sql("ALTER SYSTEM SET archive_command = '/bin/false'")
         cluster.sql("SELECT pg_reload_conf()")
         cluster.sql("CREATE TABLE filler AS SELECT 1 AS x")
@@ -270,8 +291,8 @@ def test_it_reports_stalled_archiving():
         while not cluster.sql("SELECT failed_count FROM pg_stat_archiver")[0][0]:
             assert time.monotonic() < deadline, "the broken archive_command never ran"
             time.sleep(0.1)
-        done = _run([sys.executable, "manage.py", "pitr_status"], env=cluster.env(), check=False)
-        assert done.returncode == 1, done.stdout
-        assert "problem: WAL archiving is failing:" in done.stderr and "could not be archived" in done.stderr
+        refused = _refusal("pitr_status")
+        assert refused.returncode == 1
+        assert str(refused).startswith("problem: WAL archiving is failing:") and "could not be archived" in str(refused)
     finally:
         _stop_all(cluster.base)
