@@ -23,6 +23,7 @@ from commands.services import (
     guild_settings_update,
 )
 from config.admin_tables import LargeTableAdmin, SearchKey
+from config.replicas import LagTolerantLists
 
 GUILD = SearchKey("guild_id")
 NAME = SearchKey("name", kind="prefix")
@@ -44,7 +45,7 @@ class GuildSettingsForm(forms.ModelForm):
 
 
 @admin.register(GuildSettings)
-class GuildSettingsAdmin(admin.ModelAdmin):
+class GuildSettingsAdmin(LagTolerantLists, admin.ModelAdmin):
     form = GuildSettingsForm
     list_display = (
         "guild_id",
@@ -102,7 +103,7 @@ class CommandAliasInline(admin.TabularInline):
 
 
 @admin.register(CustomCommand)
-class CustomCommandAdmin(LargeTableAdmin):
+class CustomCommandAdmin(LagTolerantLists, LargeTableAdmin):
     form = CustomCommandForm
     list_display = ("name", "guild_id", "enabled", "usage_count", "last_used_at", "author_id", "edited_at")
     # (guild_id, name) is the unique index: a guild's commands by name, a name prefix within a guild.
@@ -150,7 +151,7 @@ class CustomCommandAdmin(LargeTableAdmin):
 
 
 @admin.register(CookieBalance)
-class CookieBalanceAdmin(LargeTableAdmin):
+class CookieBalanceAdmin(LagTolerantLists, LargeTableAdmin):
     list_display = ("member_id", "guild_id", "balance", "updated_at")
     search_keys = {"guild": GUILD, "member": SearchKey("member_id")}
     # A guild's balances in leaderboard order: the cookie_leaderboard index.
@@ -169,7 +170,7 @@ class CookieBalanceAdmin(LargeTableAdmin):
 
 
 @admin.register(CookieLedger)
-class CookieLedgerAdmin(LargeTableAdmin):
+class CookieLedgerAdmin(LagTolerantLists, LargeTableAdmin):
     # Newest first by primary key (rows are appended as changes happen), so the list needs
     # no index of its own on created_at; giver and receiver searches use the ledger_* indexes.
     list_display = ("created_at", "guild_id", "giver_id", "receiver_id", "delta", "reason")
@@ -188,7 +189,7 @@ class CookieLedgerAdmin(LargeTableAdmin):
 
 
 @admin.register(CommandAlias)
-class CommandAliasAdmin(LargeTableAdmin):
+class CommandAliasAdmin(LagTolerantLists, LargeTableAdmin):
     list_display = ("name", "command", "guild_id")
     search_keys = {"guild": GUILD, "name": NAME}
     scoped_ordering = ("guild_id", "name")

@@ -128,7 +128,8 @@ def _command_or_404(guild_id: int, name: str) -> CustomCommand:
 @requires("commands.view_customcommand")
 def commands_list(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
     """The guild's commands by name, a page at a time."""
-    page = paginate(command_list(guild_id=guild_id), order=COMMAND_ORDER, cursor=cursor, limit=limit)
+    rows = command_list(guild_id=guild_id).using(lag_tolerant_alias())
+    page = paginate(rows, order=COMMAND_ORDER, cursor=cursor, limit=limit)
     prefetch_related_objects(page.items, "aliases")
     return page
 
@@ -208,4 +209,5 @@ def cookies_ledger(
     limit: int = Limit,
 ):
     """Every change of a count, newest first, a page at a time."""
-    return paginate(cookie_ledger(guild_id=guild_id, member_id=member_id), order=LEDGER_ORDER, cursor=cursor, limit=limit)
+    rows = cookie_ledger(guild_id=guild_id, member_id=member_id).using(lag_tolerant_alias())
+    return paginate(rows, order=LEDGER_ORDER, cursor=cursor, limit=limit)

@@ -127,8 +127,14 @@ def lock_for_transaction(namespace: str, *parts: int, using: str = DEFAULT_DB_AL
 
 
 def lag_tolerant_alias() -> str:
-    """The alias for reads that may lag a little (dashboards, leaderboards)."""
-    return "replica" if "replica" in settings.DATABASES else DEFAULT_DB_ALIAS
+    """The alias for reads that may lag a little (dashboards, leaderboards).
+
+    The replica while it is reachable and within ``REPLICA_MAX_LAG_S``, else the primary
+    (config/replicas.py).
+    """
+    from config.replicas import read_alias
+
+    return read_alias()
 
 
 def close_pools_before_fork() -> None:

@@ -254,6 +254,30 @@ if "replica" in DATABASES:
     _at = MIDDLEWARE.index(_after) + 1 if _after in MIDDLEWARE else len(MIDDLEWARE)
     MIDDLEWARE.insert(_at, "config.replicas.ReplicaPinMiddleware")
 
+# --- Read replica -------------------------------------------------------------------
+# DATABASE_REPLICA_URL (a streaming replica, deploy/replica.sh) serves the reads that tolerate
+# lag while it answers and is at most REPLICA_MAX_LAG_S behind; otherwise they fall back to the
+# primary by themselves, checked at most every REPLICA_CHECK_INTERVAL_S per process
+# (config/replicas.py). Tests keep the replica alias as a mirror of the default database.
+REPLICA_MAX_LAG_S = envfloat("REPLICA_MAX_LAG_S", 30.0, minimum=0.1)
+REPLICA_CHECK_INTERVAL_S = envfloat("REPLICA_CHECK_INTERVAL_S", 5.0, minimum=0.1)
+# libpq's connect_timeout counts whole seconds, 2 at the least.
+REPLICA_CONNECT_TIMEOUT_S = envint("REPLICA_CONNECT_TIMEOUT_S", 2, minimum=2)
+for _alias, _name in (("default", "guildhall-primary"), ("replica", "guildhall-replica")):
+    if _alias in DATABASES and DATABASES[_alias]["ENGINE"].endswith("postgresql"):
+        DATABASES[_alias]["OPTIONS"]["application_name"] = _name  # who ran what, in pg_stat_activity
+if "replica" in DATABASES and DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+    # Plain persistent connections with a short connect timeout: a pool would keep a request
+    # waiting up to DB_POOL_TIMEOUT for a replica that is down.
+    DATABASES["replica"]["OPTIONS"].pop("pool", None)
+    DATABASES["replica"]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
+    DATABASES["replica"]["CONN_MAX_AGE"] = 60
+if "replica" in DATABASES:
+    DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
+    _after = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    _at = MIDDLEWARE.index(_after) + 1 if _after in MIDDLEWARE else len(MIDDLEWARE)
+    MIDDLEWARE.insert(_at, "config.replicas.ReplicaPinMiddleware")
+
 # --- Cache --------------------------------------------------------------------------
 REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:

@@ -10,12 +10,13 @@ from django.template import engines
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from config.replicas import LagTolerantLists
 from ops.api_tokens import MAX_LIFETIME, api_token_create, api_token_revoke
 from ops.models import API_TOKEN_LIFETIME, ApiToken, ShardHeartbeat
 
 
 @admin.register(ShardHeartbeat)
-class ShardHeartbeatAdmin(admin.ModelAdmin):
+class ShardHeartbeatAdmin(LagTolerantLists, admin.ModelAdmin):
     list_display = ("shard_id", "shard_count", "latency_ms", "guild_count", "hostname", "pid", "last_seen")
 
     def has_add_permission(self, request):
@@ -66,7 +67,7 @@ class ApiTokenCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(LagTolerantLists, admin.ModelAdmin):
     """Superusers only: create a token (its key is shown once), list them, revoke them."""
 
     form = ApiTokenCreateForm

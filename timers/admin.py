@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from config.admin_tables import MAX_ID, LargeTableAdmin, SearchKey
 from config.errors import ApplicationError
 from config.numbers import parse_int
+from config.replicas import LagTolerantLists
 from timers.durations import parse_duration
 from timers.models import LIVE_STATES, AllowedRole, RoleReport, TimedRole, TimerEvent, TimerSettings, TimerState
 from timers.notify import timer_role_sync_later
@@ -73,7 +74,7 @@ class TimerSettingsForm(forms.ModelForm):
 
 
 @admin.register(TimerSettings)
-class TimerSettingsAdmin(admin.ModelAdmin):
+class TimerSettingsAdmin(LagTolerantLists, admin.ModelAdmin):
     form = TimerSettingsForm
     list_display = ("guild_id", "admin_role_id", "warning_minutes", "updated_at")
     search_fields = ("=guild_id",)
@@ -101,7 +102,7 @@ class AllowedRoleForm(forms.ModelForm):
 
 
 @admin.register(AllowedRole)
-class AllowedRoleAdmin(admin.ModelAdmin):
+class AllowedRoleAdmin(LagTolerantLists, admin.ModelAdmin):
     form = AllowedRoleForm
     list_display = ("guild_id", "role_id", "added_by_id", "created_at")
     search_fields = ("=guild_id", "=role_id")
@@ -135,7 +136,7 @@ class RoleReportForm(forms.ModelForm):
 
 
 @admin.register(RoleReport)
-class RoleReportAdmin(admin.ModelAdmin):
+class RoleReportAdmin(LagTolerantLists, admin.ModelAdmin):
     form = RoleReportForm
     list_display = ("guild_id", "role_id", "channel_id", "interval_minutes", "next_run_at", "last_run_at")
     search_fields = ("=guild_id",)
@@ -192,7 +193,7 @@ class ExtendForm(forms.Form):
 
 
 @admin.register(TimedRole)
-class TimedRoleAdmin(LargeTableAdmin):
+class TimedRoleAdmin(LagTolerantLists, LargeTableAdmin):
     list_display = ("member_id", "role_id", "guild_id", "state", "expires_at", "paused_remaining", "outcome")
     # timer_guild_member_state and timer_guild_role_state start with the guild.
     search_keys = {
@@ -284,7 +285,7 @@ class TimedRoleAdmin(LargeTableAdmin):
 
 
 @admin.register(TimerEvent)
-class TimerEventAdmin(LargeTableAdmin):
+class TimerEventAdmin(LagTolerantLists, LargeTableAdmin):
     list_display = ("created_at", "timer", "kind", "actor_id", "seconds")
     raw_id_fields = ("timer",)
     # A bare number is a timer id: the timer_event_recent index.

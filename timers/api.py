@@ -19,6 +19,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from config.api import refusals, requires
 from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Seconds, Snowflake, minutes_as_text
+from config.database import lag_tolerant_alias
 from config.pagination import paginate
 from timers.durations import format_duration, parse_duration
 from timers.models import LIVE_STATES, TimedRole, TimerState
@@ -138,7 +139,7 @@ def timers_list(
     limit: int = Limit,
 ):
     """Timers, newest first, filtered by guild, member, role and state; a page at a time."""
-    rows = TimedRole.objects.all()
+    rows = TimedRole.objects.using(lag_tolerant_alias()).all()
     filters = {"guild_id": guild_id, "member_id": member_id, "role_id": role_id, "state": state}
     rows = rows.filter(**{field: value for field, value in filters.items() if value is not None})
     return paginate(rows, order=TIMER_ORDER, cursor=cursor, limit=limit)
