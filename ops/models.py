@@ -126,3 +126,51 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"retention at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DrillResult(models.Model):
+    """One restore drill: which backup came back into a scratch database, how long it took, and whether it matched."""
+
+    class Source(models.TextChoices):
+        LOCAL = "local", "local backup"
+        OFFSITE = "offsite", "off-site copy"
+        PITR = "pitr", "point-in-time recovery"
+
+    started_at = models.DateTimeField()
+    duration_seconds = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.LOCAL)
+    backup = models.CharField(max_length=255, blank=True, help_text="The backup file, or the PITR engine and moment.")
+    vendor = models.CharField(max_length=20, blank=True)
+    tables_compared = models.PositiveIntegerField(default=0)
+    rows_compared = models.BigIntegerField(default=0)
+    mismatches = models.JSONField(default=list, blank=True, help_text="Tables whose counts differ: [table, backup, restored].")
+    passed = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-started_at"], name="drill_result_recent")]
+
+    def __str__(self) -> str:
+        return f"drill of {self.backup or self.source} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AlertState(models.Model):
+    """One alert's state: pending while its condition holds for less than the hold time, then firing until it
+    has been absent for the clear hold time. Transitions are claimed with conditional UPDATEs, so two
+    evaluators never post the same start or clear twice."""
+
+    name = models.CharField(max_length=64, unique=True)
+    detail = models.TextField(blank=True, help_text="What the last evaluation saw.")
+    pending_since = models.DateTimeField(null=True, blank=True, help_text="The condition has held since then.")
+    firing_since = models.DateTimeField(null=True, blank=True, help_text="Firing since then (empty: not firing).")
+    absent_since = models.DateTimeField(null=True, blank=True, help_text="Firing, but the condition is gone since then.")
+    last_seen = models.DateTimeField(null=True, blank=True, help_text="The last evaluation that found the condition.")
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    notice = models.CharField(max_length=10, blank=True, help_text="A start or clear notice still to be delivered.")
+    notice_channels = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["name"], name="alert_state_firing", condition=models.Q(firing_since__isnull=False))]
+
+    def __str__(self) -> str:
+        return f"alert {self.name} ({'firing' if self.firing_since else 'quiet'})"

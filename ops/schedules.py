@@ -21,8 +21,11 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(name="guildhall.ops.health_snapshot", func="ops.dbhealth.tasks.health_snapshot", minutes=1440),
     ScheduleSpec(name="guildhall.ops.backup_daily", func="ops.backups.tasks.backup_scheduled", minutes=1440),
     ScheduleSpec(name="guildhall.ops.retention_daily", func="ops.retention.tasks.retention_scheduled", minutes=1440),
+    # Daily, and the drill runs when BACKUP_DRILL_DAYS have passed since the last one (q2's minutes
+    # field is a smallint: a 30-day interval does not fit in it on PostgreSQL).
+    ScheduleSpec(name="guildhall.ops.backup_drill", func="ops.backups.drill.drill_scheduled", minutes=1440),
+    ScheduleSpec(name="guildhall.ops.alerts", func="ops.alerts.tasks.alerts_evaluate_scheduled", minutes=1),
 )
-
 
 PITR_BACKUP_SCHEDULE = "guildhall.ops.pitr_backup"
 

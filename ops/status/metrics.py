@@ -20,6 +20,8 @@ from django.utils import timezone
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from ops.status.metrics_alerts import ALERTS_COLLECTOR
+
 logger = logging.getLogger(__name__)
 
 BACKLOG_CAP = 10_000  # the backlog gauge counts at most this many due timers
@@ -129,8 +131,9 @@ def metrics_collector_register(registry: CollectorRegistry = REGISTRY) -> None:
     with _lock:
         if id(registry) in _registered:
             return
-        try:
-            registry.register(COLLECTOR)
-        except ValueError:  # already there, e.g. after a module reload
-            pass
+        for collector in (COLLECTOR, ALERTS_COLLECTOR):  # the second: the gauges behind deploy/prometheus/alerts.yml
+            try:
+                registry.register(collector)
+            except ValueError:  # already there, e.g. after a module reload
+                pass
         _registered.add(id(registry))

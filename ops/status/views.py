@@ -9,6 +9,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from ops.alerts import selectors as alerts
+from ops.alerts.conditions import TITLES as ALERT_TITLES
 from ops.dbhealth.svg import Series, line_chart
 from ops.status import selectors
 
@@ -52,6 +54,11 @@ def status(request):
         "retention": selectors.retention_last(),
         "retention_timer_days": settings.RETENTION_TIMER_DAYS,
         "retention_ledger_days": settings.RETENTION_LEDGER_DAYS,
+        "alerts_firing": [(alert, ALERT_TITLES.get(alert.name, alert.name)) for alert in alerts.alerts_firing()],
+        "alerts_cleared": [(alert, ALERT_TITLES.get(alert.name, alert.name)) for alert in alerts.alerts_cleared_recent()],
+        "alert_channels": bool(settings.ALERT_DISCORD_WEBHOOK_URL or settings.ALERT_EMAIL_TO),
+        "drills": list(alerts.drills_recent()),
+        "drill_days": settings.BACKUP_DRILL_DAYS,
         "now": now,
     }
     return render(request, "ops/status/index.html", context)
