@@ -8,6 +8,7 @@ old value while a read that must see its own write shows the new one.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.scale.conftest import SCRIPT, ReplicaPair, Web, manage, product_env
+from tests.scale.conftest import ROOT, SCRIPT, ReplicaPair, Web, manage, product_env
 
 pytestmark = pytest.mark.postgres
 
@@ -83,9 +84,13 @@ def product(replica_pair: ReplicaPair, tmp_path_factory) -> Product:
     base = tmp_path_factory.mktemp("replica-product")
     env = product_env(replica_pair, str(base / "data"))
     env.pop("DATABASE_REPLICA_URL")
+    # The product runs with DEBUG off, as in production: its static files are collected once.
+    collecting = subprocess.Popen(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"], cwd=ROOT, env=env, stderr=subprocess.PIPE
+    )
     manage(env, "migrate", "--noinput", "--verbosity", "0")
-    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     key = manage(env, code=SEED).strip().splitlines()[-1]
+    assert collecting.wait(timeout=120) == 0, collecting.stderr.read() if collecting.stderr else ""
     replica_pair.caught_up()
     return Product(replica_pair, base, key)
 
@@ -194,9 +199,16 @@ def test_it_keeps_writes_and_reads_of_own_writes_on_the_primary(product):
 import asyncio
 from bots.guild_cache import GuildCache
 from commands.selectors import cookie_balance, cookie_leaderboard
+from commands.models import CustomCommand
 from commands.services import cookie_give, guild_settings_update
 from config.database import lag_tolerant_alias
 guild_settings_update(guild_id={GUILD}, prefix="?")
+# A row read from the replica is saved on the primary (the router), not refused as read-only.
+row = CustomCommand.objects.using(lag_tolerant_alias()).get(guild_id={GUILD}, name="hello")
+print("READ_FROM", row._state.db, row.template)
+row.note = "saved"
+row.save(update_fields=["note"])
+print("NOTE", CustomCommand.objects.get(pk=row.pk).note)
 cache = GuildCache()
 cookie_give(guild_id={GUILD}, giver_id=20, receiver_id=501)
 print("ALIAS", lag_tolerant_alias())
@@ -207,6 +219,7 @@ print("BOARD", dict((s.member_id, s.balance) for s in cookie_leaderboard(guild_i
         )
         lines = dict(line.split(" ", 1) for line in out.splitlines() if line.split(" ")[0].isupper())
         assert lines["ALIAS"] == "replica"  # the replica was fit for lag-tolerant reads...
+        assert lines["READ_FROM"] == "replica v1" and lines["NOTE"] == "saved"
         assert lines["PREFIX"] == "?"  # ...yet the reload saw the new prefix (primary)
         assert lines["BALANCE"] == "2"  # the give read and wrote the count on the primary
         assert lines["BOARD"] == "1"  # while the leaderboard came from the paused replica
