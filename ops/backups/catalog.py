@@ -1,4 +1,6 @@
-"""Where backups live and what is known of each: files in BACKUP_DIR, each with a JSON sidecar.
+"""Where backups live and what is known of each: files in the backup storage, each with a JSON sidecar.
+
+The storage is ``storages["dbbackup"]`` (BACKUP_DIR, or an S3 bucket: see storage.py).
 
 The sidecar is django-dbbackup's ``<file>.metadata`` (``engine`` and ``connector``, so that
 ``manage.py dbrestore -z -i <file>`` restores our files too) with Guildhall's facts added:
@@ -6,26 +8,38 @@ sha256, size, vendor, kind, created_at, created_by, the latest applied migration
 and the row count per table, and a ``signature``: an HMAC of all those facts keyed by a
 key derived from SECRET_KEY. The checksum proves the file is the one the sidecar
 describes; the signature proves this installation wrote the sidecar, so a file planted in
-BACKUP_DIR (shared storage) with a freshly computed checksum is still refused. Files made
-by ``manage.py dbbackup`` are listed too, but without a checksum they cannot be verified here.
+the storage (shared) with a freshly computed checksum is still refused. Files made by
+``manage.py dbbackup`` are listed too, but without a checksum they cannot be verified here.
+
+A backup is stored data first, then sidecar: the sidecar is written only once the stored
+copy's size and checksum, read back from the storage, match what was sent, so a backup
+whose upload broke off never has one and is never taken for a good backup.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from ops.backups import storage
 from ops.backups.engines import LABELS, vendor_of_engine
-from ops.backups.errors import BackupNotFound
+from ops.backups.errors import BackupNotFound, BackupStorageUnreachable
+from ops.backups.storage import STORAGE_ERRORS, Entry, StoredCopyMismatch, backup_dir
+
+__all__ = ["BackupInfo", "backup_dir", "backup_files_remove", "backup_get", "backup_store", "backups_list", "file_sha256"]
+
+logger = logging.getLogger(__name__)
+_FACTS_ERRORS: tuple[type[Exception], ...] = (*STORAGE_ERRORS, ValueError)
 
 SIDECAR_SUFFIX = ".metadata"
 PREFIX = "guildhall-"
@@ -34,22 +48,6 @@ REQUIRED_FACTS = ("sha256", "size", "vendor")
 SIGNATURE_SALT = "guildhall.ops.backups.sidecar"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 _DUMP_EXTENSIONS = (".sqlite3", ".psql.bin", ".psql", ".dump")  # django-dbbackup's connectors'
-
-
-def backup_dir() -> Path:
-    """BACKUP_DIR, created private; refused when it lies where the web server serves files."""
-    folder = Path(settings.BACKUP_DIR).resolve()
-    for served in _served_dirs():
-        if folder == served or served in folder.parents:
-            raise ImproperlyConfigured(f"BACKUP_DIR ({folder}) must not be inside a served directory ({served})")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
-
-
-def _served_dirs():
-    dirs = [settings.STATIC_ROOT, getattr(settings, "MEDIA_ROOT", "")]
-    dirs += [d[1] if isinstance(d, (list, tuple)) else d for d in getattr(settings, "STATICFILES_DIRS", [])]
-    return [Path(d).resolve() for d in dirs if d]
 
 
 def is_backup_name(name: str) -> bool:
@@ -62,10 +60,13 @@ def is_backup_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class BackupInfo:
-    """One backup file and its sidecar's facts (``facts`` is None when the sidecar is missing or unreadable)."""
+    """One backup file and its sidecar's facts (``facts`` is None when the sidecar is missing or unreadable).
+
+    ``path`` is the file's own path when the storage is a local folder, None when it is remote.
+    """
 
     name: str
-    path: Path
+    path: Path | None
     size: int
     created_at: datetime
     facts: dict | None
@@ -146,34 +147,48 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _read_facts(path: Path) -> dict | None:
+def sidecar_name(name: str) -> str:
+    return name + SIDECAR_SUFFIX
+
+
+def _read_facts(name: str, tag: str = "") -> dict | None:
     try:
-        facts = json.loads(sidecar_path(path).read_text())
-    except (OSError, ValueError):
+        facts = json.loads(storage.read_small(sidecar_name(name), tag=tag))
+    except _FACTS_ERRORS:
         return None
     return facts if isinstance(facts, dict) else None
 
 
-def _info(path: Path, stat: os.stat_result) -> BackupInfo:
-    facts = _read_facts(path)
-    created_at = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+def _info(found: Entry, facts: dict | None) -> BackupInfo:
+    created_at = found.modified
     if facts and isinstance(facts.get("created_at"), str):
         try:
             parsed = datetime.fromisoformat(facts["created_at"])
             created_at = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except ValueError:
             pass
-    return BackupInfo(name=path.name, path=path, size=stat.st_size, created_at=created_at, facts=facts)
+    return BackupInfo(name=found.name, path=storage.local_path(found.name), size=found.size, created_at=created_at, facts=facts)
+
+
+def _unreachable(exc: Exception) -> BackupStorageUnreachable:
+    logger.warning("the backup storage %s could not be read", storage.storage_location(), exc_info=True)
+    return BackupStorageUnreachable(
+        f"The backups in {storage.storage_location()} cannot be read right now ({type(exc).__name__}); "
+        "the server log has the details."
+    )
 
 
 def backups_list() -> list[BackupInfo]:
-    """Every backup in BACKUP_DIR, newest first."""
-    folder = backup_dir()
+    """Every backup in the storage, newest first; BackupStorageUnreachable when it cannot be read."""
+    try:
+        found = storage.entries()
+    except (BotoCoreError, ClientError, Boto3Error) as exc:
+        raise _unreachable(exc) from exc
     infos = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if is_backup_name(entry.name) and entry.is_file(follow_symlinks=False):
-                infos.append(_info(folder / entry.name, entry.stat()))
+    for name, item in found.items():
+        if is_backup_name(name):
+            sidecar = found.get(sidecar_name(name))
+            infos.append(_info(item, _read_facts(name, sidecar.tag) if sidecar is not None else None))
     return sorted(infos, key=lambda b: (b.created_at, b.name), reverse=True)
 
 
@@ -181,20 +196,19 @@ def backup_get(name: str) -> BackupInfo:
     """One backup by file name; BackupNotFound for anything else (including paths)."""
     if not isinstance(name, str) or not is_backup_name(name):
         raise BackupNotFound("There is no such backup.")
-    path = backup_dir() / name
     try:
-        stat = path.lstat()
-    except FileNotFoundError:
-        raise BackupNotFound(f"There is no backup named {name}.") from None
-    if not path.is_file() or path.is_symlink():
+        found = storage.entry(name)
+    except (BotoCoreError, ClientError, Boto3Error) as exc:
+        raise _unreachable(exc) from exc
+    if found is None:
         raise BackupNotFound(f"There is no backup named {name}.")
-    return _info(path, stat)
+    return _info(found, _read_facts(name))
 
 
 def backup_files_remove(info: BackupInfo) -> None:
     """Remove a backup's file and its sidecar (either may be gone already)."""
-    info.path.unlink(missing_ok=True)
-    sidecar_path(info.path).unlink(missing_ok=True)
+    storage.delete(info.name)
+    storage.delete(sidecar_name(info.name))
 
 
 def file_sha256(path: Path) -> str:
@@ -205,22 +219,52 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sidecar_reserve(folder: Path, stem: str, suffix: str, facts: dict) -> Path:
-    """Claim a free backup name by creating its sidecar exclusively; return the backup's path.
+def backup_store(staged: Path, *, stem: str, suffix: str, facts: dict) -> str:
+    """Store a finished backup file under a free name, then its signed sidecar; return the name.
 
-    The sidecar comes first so that a backup file is never seen without its facts; it is
-    written signed.
+    The sidecar comes last, once the stored copy reads back with the size and checksum in
+    ``facts``: until then the backup is not listed as verifiable. Whatever fails, what this
+    call stored is removed again (as far as the storage can still be reached) and the
+    error is raised.
     """
-    facts = {**facts, "signature": facts_signature(facts)}
-    for n in range(1, 1000):
-        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
-        try:
-            fd = os.open(sidecar_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(facts, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        return path
-    raise RuntimeError(f"no free backup name for {stem}")
+    signed = json.dumps({**facts, "signature": facts_signature(facts)}, indent=1, sort_keys=True).encode()
+    attempted = name = None
+    try:
+        for n in range(1, 1000):
+            attempted = f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}"
+            if storage.entry(sidecar_name(attempted)) is not None:
+                continue
+            try:
+                storage.store_file(attempted, staged)
+            except FileExistsError:
+                continue
+            name = attempted
+            break
+        else:
+            raise FileExistsError(f"no free backup name for {stem}")
+        sha256, size = storage.stored_digest(name)
+        if (sha256, size) != (facts["sha256"], facts["size"]):
+            raise StoredCopyMismatch(
+                f"the stored copy of {name} has {size} bytes and sha256 {sha256[:12]}, "
+                f"not {facts['size']} and {facts['sha256'][:12]}"
+            )
+        storage.store_bytes(sidecar_name(name), signed)
+    except BaseException:
+        _unstore(stored=name, attempted=attempted)
+        raise
+    return name
+
+
+def _unstore(*, stored: str | None, attempted: str | None) -> None:
+    """Best effort: remove what a failed store left (the file, a sidecar whose reply was lost, an upload's parts).
+
+    Retention sweeps up what cannot be reached now.
+    """
+    try:
+        if stored is not None:
+            storage.delete(sidecar_name(stored))
+            storage.delete(stored)
+        if attempted is not None:
+            storage.uploads_abort(name=attempted)
+    except STORAGE_ERRORS:
+        logger.warning("could not remove the half-stored backup %s; retention will", attempted, exc_info=True)

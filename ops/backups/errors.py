@@ -39,6 +39,12 @@ class BackupSchemaNewer(BackupError):
     pass
 
 
+class BackupStorageUnreachable(BackupError):
+    """The backup storage (S3, or BACKUP_DIR) could not be read; the message says where and why."""
+
+    http_status = 503
+
+
 class BackupFailed(BackupError):
     """A backup could not be made (the dump tool failed, the disk is full, …)."""
 

@@ -2,18 +2,19 @@
 
 Counting each kind apart (scheduled, manual, pre-restore, pre-migrate) means that manual
 backups, however many, never push the scheduled ones out: the daily run keeps the newest
-BACKUP_KEEP_COUNT scheduled backups whatever else is in the folder.
+BACKUP_KEEP_COUNT scheduled backups whatever else is in the folder. It works on the
+backup storage, local or remote alike, and sweeps up what killed or broken uploads left.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from ops.backups.catalog import PREFIX, backup_dir, backup_files_remove, backups_list
+from ops.backups import storage
+from ops.backups.catalog import PREFIX, backup_files_remove, backups_list
 
 logger = logging.getLogger(__name__)
 SNAPSHOT_GRACE = timedelta(days=1)  # pre-restore snapshots younger than this survive retention
@@ -39,8 +40,10 @@ def backups_apply_retention(*, keep_count: int, keep_days: int, now: datetime | 
             backup_files_remove(backup)
             logger.info("backup %s deleted by retention (%s #%s, %s old)", backup.name, backup.kind, index + 1, age)
             deleted.append(backup.name)
-    for partial in backup_dir().glob(".partial-*"):  # left by a backup that was killed half way
-        with contextlib.suppress(FileNotFoundError):
-            if now.timestamp() - partial.stat().st_mtime > SNAPSHOT_GRACE.total_seconds():
-                partial.unlink()
+    for name, item in storage.entries().items():  # left by a backup that was killed half way
+        if name.startswith(".partial-") and now - item.modified > SNAPSHOT_GRACE:
+            storage.delete(name)
+    aborted = storage.uploads_abort(started_before=now - SNAPSHOT_GRACE)  # parts of uploads cut off half way
+    if aborted:
+        logger.info("retention aborted %s unfinished uploads", aborted)
     return deleted

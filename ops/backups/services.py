@@ -35,15 +35,15 @@ from ops.backups.catalog import (
     backup_dir,
     backup_files_remove,
     backup_get,
+    backup_store,
     backups_list,
     file_sha256,
-    sidecar_path,
-    sidecar_reserve,
 )
 from ops.backups.engines import engine_for
 from ops.backups.engines.common import DumpUnreadable, ToolFailed, ToolMissing
 from ops.backups.errors import BackupError, BackupFailed, BackupTooSoon, BackupUnsigned, RestoreBusy, RestoreFailed
 from ops.backups.retention import backups_apply_retention
+from ops.backups.storage import STORAGE_ERRORS, StoredCopyMismatch, staging_dir, storage_location
 from ops.backups.verify import VerifiedBackup, backup_unpacked, backup_verify
 
 __all__ = [
@@ -58,6 +58,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 MANUAL_BACKUP_INTERVAL = timedelta(minutes=5)
+_BACKUP_ERRORS: tuple[type[Exception], ...] = (
+    ToolMissing,
+    ToolFailed,
+    DumpUnreadable,
+    sqlite3.Error,
+    DatabaseError,
+    *STORAGE_ERRORS,
+)
 _ORIGINS = {"scheduled": "scheduler", "pre-migrate": "manage.py backup_before_migrate"}
 
 
@@ -68,7 +76,7 @@ def _actor(user, origin: str, kind: str) -> str:
 
 
 def backup_create(*, kind: str, user=None, origin: str = "", alias: str = DEFAULT_DB_ALIAS) -> BackupInfo:
-    """Dump the database, gzip it into BACKUP_DIR and write its signed sidecar; return the new backup.
+    """Dump the database, gzip it, store it (BACKUP_DIR or S3) and then its signed sidecar; return the new backup.
 
     A manual backup is refused (BackupTooSoon) within MANUAL_BACKUP_INTERVAL of the last one.
     """
@@ -112,12 +120,11 @@ def _backup_make(*, kind: str, user, origin: str, alias: str) -> BackupInfo:
     if connection.in_atomic_block:
         raise RuntimeError("backup_create must run outside a transaction (it takes its own snapshot)")
     engine = engine_for(connection.vendor)
-    folder = backup_dir()
     now = timezone.now()
     stem = f"{PREFIX}{now:%Y-%m-%d-%H%M%S}-{kind}"  # django-dbbackup's date format: dbrestore sorts ours too
     suffix = f".{engine.EXTENSION}.gz"
-    partial = folder / f".partial-{secrets.token_hex(6)}{suffix}"
-    path = None
+    # Built beside the backups when they are local (then linked in, not copied), in the temp folder otherwise.
+    partial = staging_dir() / f".partial-{secrets.token_hex(6)}{suffix}"
     try:
         with tempfile.TemporaryDirectory(prefix="guildhall-backup-", dir=dbbackup_settings.TMP_DIR) as work:
             raw = Path(work) / f"dump.{engine.EXTENSION}"
@@ -137,19 +144,21 @@ def _backup_make(*, kind: str, user, origin: str, alias: str) -> BackupInfo:
             "migrations": migrations,
             "tables": tables,
         }
-        path = sidecar_reserve(folder, stem, suffix, facts)
-        os.replace(partial, path)
-    except (ToolMissing, ToolFailed, DumpUnreadable, OSError, sqlite3.Error, DatabaseError) as exc:
-        if path is not None and not path.exists():
-            sidecar_path(path).unlink(missing_ok=True)
+        name = backup_store(partial, stem=stem, suffix=suffix, facts=facts)
+    except _BACKUP_ERRORS as exc:
         if isinstance(exc, ToolMissing):
             raise BackupFailed(f"The backup could not be made: {exc}.") from exc
         logger.exception("backup (%s) failed", kind)
-        raise BackupFailed(f"The backup could not be made ({type(exc).__name__}); the server log has the details.") from exc
+        if isinstance(exc, OSError) and not isinstance(exc, StoredCopyMismatch):
+            raise BackupFailed(f"The backup could not be made ({type(exc).__name__}); the server log has the details.") from exc
+        raise BackupFailed(
+            f"The backup could not be stored in {storage_location()} ({type(exc).__name__}); nothing of it was kept, "
+            "and the server log has the details."
+        ) from exc
     finally:
         partial.unlink(missing_ok=True)
-    logger.info("backup %s made (%s, %s bytes) by %s", path.name, kind, facts["size"], facts["created_by"])
-    return backup_get(path.name)
+    logger.info("backup %s made (%s, %s bytes) by %s", name, kind, facts["size"], facts["created_by"])
+    return backup_get(name)
 
 
 def _compress(raw: Path, dest: Path, *, inner_name: str, mtime: datetime, level: int) -> None:

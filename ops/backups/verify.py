@@ -4,6 +4,8 @@ The order matters for the message an admin reads: facts first (sidecar, size, ch
 signature, engine), then the file itself (the whole gzip stream, the dump's own engine, the engine
 tool's integrity check) and last the schema recorded inside the dump. The checked,
 uncompressed copy is what a restore then uses, so the bytes verified are the bytes restored.
+A backup kept remotely (S3) is first downloaded to a temporary file, streamed to disk, and
+checked there; a local one is read in place.
 A sidecar without this installation's signature is refused unless the caller (a superuser
 bringing a file from another installation) says to trust it; that is logged with who.
 """
@@ -24,6 +26,7 @@ from dbbackup import settings as dbbackup_settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.loader import MigrationLoader
 
+from ops.backups import storage
 from ops.backups.catalog import BackupInfo, backup_get, file_sha256
 from ops.backups.engines import LABELS, DumpUnreadable, engine_for, vendor_of_dump
 from ops.backups.engines.common import ToolMissing
@@ -66,12 +69,23 @@ def backup_unpacked(
     """
     info = backup_get(name)
     vendor = connections[alias].vendor
-    _check_facts(info, vendor)
-    _check_signature(info, trust_unsigned=trust_unsigned, actor=actor)
+    _check_recorded(info)
     engine = engine_for(vendor)
     with tempfile.TemporaryDirectory(prefix="guildhall-verify-", dir=dbbackup_settings.TMP_DIR) as folder:
+        try:
+            stored = storage.fetch(info.name, Path(folder))
+        except storage.STORAGE_ERRORS as exc:
+            logger.exception("backup %s could not be read from %s", name, storage.storage_location())
+            raise BackupFailed(
+                f"Backup {name} could not be read from {storage.storage_location()} ({type(exc).__name__}); "
+                "the server log has the details."
+            ) from exc
+        _check_checksum(info, stored, vendor)
+        _check_signature(info, trust_unsigned=trust_unsigned, actor=actor)
         dump = Path(folder) / f"dump.{engine.EXTENSION}"
-        _unpack(info, dump)
+        _unpack(info, stored, dump)
+        if stored.parent == Path(folder):
+            stored.unlink()  # the downloaded copy: the dump is what is used from here on
         _check_content_engine(info, dump, vendor)
         try:
             engine.dump_check(dump)
@@ -84,7 +98,8 @@ def backup_unpacked(
         yield VerifiedBackup(info=info, dump=dump, migrations=applied)
 
 
-def _check_facts(info: BackupInfo, vendor: str) -> None:
+def _check_recorded(info: BackupInfo) -> None:
+    """What the listing alone tells: a sidecar with the facts, and a file of the recorded size."""
     if info.problem or info.facts is None:
         raise BackupSidecarMissing(f"Backup {info.name} cannot be verified: {info.problem}.")
     recorded = info.facts["size"]
@@ -93,7 +108,14 @@ def _check_facts(info: BackupInfo, vendor: str) -> None:
             f"Backup {info.name} is incomplete: the file has {info.size:,} bytes of the {recorded:,} it was "
             "written with (truncated)."
         )
-    if info.size != recorded or file_sha256(info.path) != info.sha256:
+    if info.size != recorded:
+        raise BackupChecksumMismatch(
+            f"Backup {info.name} does not match its checksum: the file changed after it was made (damaged or tampered with)."
+        )
+
+
+def _check_checksum(info: BackupInfo, stored: Path, vendor: str) -> None:
+    if stored.stat().st_size != info.size or file_sha256(stored) != info.sha256:
         raise BackupChecksumMismatch(
             f"Backup {info.name} does not match its checksum: the file changed after it was made (damaged or tampered with)."
         )
@@ -117,13 +139,13 @@ def _check_signature(info: BackupInfo, *, trust_unsigned: bool, actor: str) -> N
     logger.warning("backup %s used without a valid signature (%s): trusted by %s", info.name, problem, actor or "unknown")
 
 
-def _unpack(info: BackupInfo, dump: Path) -> None:
+def _unpack(info: BackupInfo, stored: Path, dump: Path) -> None:
     if info.name.endswith(".gpg"):
         raise BackupFailed(f"Backup {info.name} is encrypted: restore it with manage.py dbrestore --decrypt.")
     opener = gzip.open if info.name.endswith(".gz") else open
     try:
         # Reading the whole stream is what checks it: gzip's CRC and length sit at the end.
-        with opener(info.path, "rb") as source, open(dump, "wb") as target:
+        with opener(stored, "rb") as source, open(dump, "wb") as target:
             shutil.copyfileobj(source, target, 1 << 20)
     except EOFError as exc:
         raise BackupDamaged(f"Backup {info.name} is incomplete: its compressed stream ends early (truncated).") from exc

@@ -15,7 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import ApplicationError
-from ops.backups.catalog import backup_dir, backup_get, sidecar_path
+from ops.backups import storage
+from ops.backups.catalog import backup_get, sidecar_name
 from ops.backups.errors import BackupNotFound
 from ops.backups.services import backup_create, backup_delete, backup_restore, backups_list
 from ops.pitr.engines import pitr_window_shown
@@ -50,14 +51,19 @@ def _backup_or_404(name: str):
 @require_GET
 def backup_list(request):
     schedule = next((s for s in SCHEDULES if s.func == "ops.backups.tasks.backup_scheduled"), None)
+    try:
+        backups = backups_list()
+    except ApplicationError as exc:  # the storage (S3) cannot be reached: say so, on the page
+        messages.error(request, str(exc))
+        backups = []
     return render(
         request,
         "ops/backups/list.html",
         _context(
             request,
             title="Backups",
-            backups=backups_list(),
-            backup_dir=backup_dir(),
+            backups=backups,
+            backup_dir=storage.storage_location(),
             keep_count=settings.BACKUP_KEEP_COUNT,
             keep_days=settings.BACKUP_KEEP_DAYS,
             schedule=schedule,
@@ -89,15 +95,18 @@ def backup_create_now(request):
 @require_GET
 def backup_download(request, name: str):
     backup = _backup_or_404(name)
-    path = sidecar_path(backup.path) if request.GET.get("part") == "sidecar" else backup.path
-    if not path.is_file():
-        raise Http404("This backup has no sidecar.")
-    return FileResponse(
-        open(path, "rb"),
-        as_attachment=True,
-        filename=path.name,
-        content_type="application/json" if path != backup.path else "application/octet-stream",
+    sidecar = request.GET.get("part") == "sidecar"
+    name = sidecar_name(backup.name) if sidecar else backup.name
+    try:
+        stream = storage.open_stream(name)  # streamed from the storage, local or S3
+    except FileNotFoundError:
+        raise Http404("This backup has no sidecar.") from None
+    response = FileResponse(
+        stream, as_attachment=True, filename=name, content_type="application/json" if sidecar else "application/octet-stream"
     )
+    if not sidecar:
+        response["Content-Length"] = str(backup.size)
+    return response
 
 
 @never_cache
