@@ -1,0 +1,87 @@
+"""Restore drills on a schedule: registered daily, run when BACKUP_DRILL_DAYS have passed, every result
+kept (failures with their reason), and a point-in-time recovery drill when an engine is configured
+(the real Litestream, on an installation of its own)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from ops.backups.drill import drill_due, drill_scheduled, pitr_engine
+from ops.backups.errors import BackupFailed
+from ops.backups.services import backup_create
+from ops.models import DrillResult
+from tests.ops.test_pitr_litestream import _product, _sync, installation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_it_registers_the_daily_drill_and_the_minutely_alerts():
+    call_command("setup_schedules", stdout=StringIO())
+    drill = Schedule.objects.get(name="guildhall.ops.backup_drill")
+    alerts = Schedule.objects.get(name="guildhall.ops.alerts")
+    assert (drill.func, drill.minutes) == ("ops.backups.drill.drill_scheduled", 1440)
+    assert (alerts.func, alerts.minutes) == ("ops.alerts.tasks.alerts_evaluate_scheduled", 1)
+
+
+def test_it_drills_when_due_and_keeps_each_result(backup_dir, settings):
+    settings.BACKUP_DRILL_DAYS = 7
+    backup = backup_create(kind="scheduled")
+    assert drill_due()
+    summary = drill_scheduled()
+    assert summary == f"local backup {backup.name}: passed"
+    result = DrillResult.objects.get()
+    assert (result.passed, result.source, result.backup, result.error) == (True, "local", backup.name, "")
+    assert result.tables_compared == len(backup.tables) and result.rows_compared == sum(backup.tables.values())
+    assert result.rows_compared > 0 and result.duration_seconds > 0 and result.mismatches == []
+
+    assert drill_scheduled().startswith("not due") and DrillResult.objects.count() == 1
+    DrillResult.objects.update(started_at=timezone.now() - timedelta(days=7, minutes=1))
+    assert drill_scheduled().endswith("passed") and DrillResult.objects.count() == 2
+
+
+def test_it_keeps_a_failed_drill_with_its_reason(backup_dir):
+    with pytest.raises(BackupFailed, match="There is no backup to drill yet"):
+        drill_scheduled()
+    result = DrillResult.objects.get()
+    assert not result.passed and result.error == "There is no backup to drill yet: make one first."
+
+
+def test_manage_py_backup_drill_keeps_its_result_too(backup_dir):
+    with pytest.raises(CommandError, match="no backup to drill"):
+        call_command("backup_drill", stdout=StringIO())
+    backup_create(kind="manual")
+    out = StringIO()
+    call_command("backup_drill", stdout=out)
+    assert "drill passed" in out.getvalue()
+    assert list(DrillResult.objects.order_by("started_at").values_list("passed", flat=True)) == [False, True]
+
+
+def test_it_skips_point_in_time_recovery_when_no_engine_is_configured(settings):
+    settings.LITESTREAM_REPLICA_URL = ""
+    settings.PITR_PGBACKREST_STANZA = ""
+    assert pitr_engine("sqlite") is None and pitr_engine("postgresql") is None and pitr_engine("mysql") is None
+
+
+def test_it_drills_a_point_in_time_recovery_with_litestream(installation):
+    env, data = installation["env"], installation["data"]
+    _product(env, "from ops.backups.services import backup_create\nbackup_create(kind='manual')\n")
+    _sync(data)
+    out = _product(
+        env,
+        "from ops.backups.drill import drill_scheduled\nfrom ops.models import DrillResult\n"
+        "out['summary'] = drill_scheduled(force=True)\n"
+        "out['rows'] = list(DrillResult.objects.order_by('started_at').values_list("
+        "'source', 'passed', 'tables_compared', 'rows_compared', 'backup', 'error'))\n",
+    )
+    (local, pitr) = out["rows"]
+    assert local[:2] == ["local", True]
+    assert pitr[0:2] == ["pitr", True] and pitr[5] == "", pitr
+    assert pitr[2] == local[2] and pitr[3] >= local[3] > 0  # every table came back, with the rows
+    assert pitr[4].startswith("litestream at ")
+    assert "point-in-time recovery" in out["summary"] and "FAILED" not in out["summary"]
