@@ -1,9 +1,9 @@
 """The read replica: reads that tolerate lag go to it while it is fit; everything else to the primary.
 
 Fit means reachable, in recovery and at most ``REPLICA_MAX_LAG_S`` behind. Each process keeps
-one verdict and checks it again at most every ``REPLICA_CHECK_INTERVAL_S`` on a connection of
-its own with a short connect timeout, so a dead replica costs a request at most that timeout
-once per interval, never the pool's wait.
+one verdict and checks it again at most every ``REPLICA_CHECK_INTERVAL_S``, in a background
+thread, on a connection of its own with a short connect timeout: no request waits on the check,
+and the replica's own connections are outside the pool, so none waits for a pool either.
 
 Lag is measured on the replica against the primary's current WAL position: a replica that has
 replayed everything the primary had written is 0 s behind, however long the primary was idle
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -76,26 +77,53 @@ def read_alias() -> str:
     return REPLICA if replica_health().usable else DEFAULT_DB_ALIAS
 
 
-def replica_health(*, refresh: bool = False) -> ReplicaHealth:
-    """This process's verdict on the replica, checked again when older than the interval."""
-    global _health
+def replica_health(*, wait: bool = False) -> ReplicaHealth:
+    """This process's verdict on the replica.
+
+    A verdict older than the interval is checked again in a background thread, so that no
+    request waits on a replica that does not answer; until that check is done the last verdict
+    stands (and before the first one, the primary). ``wait`` checks now, in this thread.
+    """
     current = _health
-    if not refresh and current is not None and time.monotonic() - current.checked_at < settings.REPLICA_CHECK_INTERVAL_S:
+    if not wait and current is not None and time.monotonic() - current.checked_at < settings.REPLICA_CHECK_INTERVAL_S:
         return current
-    # One thread checks; the others go on with the last verdict (the primary before the first).
-    if not _probe_lock.acquire(blocking=refresh):
-        return current or ReplicaHealth(False, "the replica's first check is running", None, time.monotonic())
+    if wait:
+        with _probe_lock:
+            return _check()
+    if _probe_lock.acquire(blocking=False):  # one check at a time; the others go on meanwhile
+        threading.Thread(target=_check_in_background, name="replica-check", daemon=True).start()
+    return current or ReplicaHealth(False, "the replica's first check is running", None, time.monotonic())
+
+
+def _check() -> ReplicaHealth:
+    global _health
+    current, fresh = _health, replica_probe()
+    if current is None or fresh.usable != current.usable:
+        if fresh.usable:
+            logger.info("reads that tolerate lag go to the replica (%.1f s behind)", fresh.lag_s or 0.0)
+        else:
+            logger.warning("reads moved to the primary: %s", fresh.reason)
+    _health = fresh
+    return fresh
+
+
+def _check_in_background() -> None:
     try:
-        fresh = replica_probe()
-        if current is None or fresh.usable != current.usable:
-            if fresh.usable:
-                logger.info("read replica in use again (%.1f s behind)", fresh.lag_s or 0.0)
-            else:
-                logger.warning("reads moved to the primary: %s", fresh.reason)
-        _health = fresh
-        return fresh
+        _check()
+    except Exception:  # a check that breaks must not end the process's checks
+        logger.exception("the replica check failed")
     finally:
         _probe_lock.release()
+        connections[DEFAULT_DB_ALIAS].close()  # this thread's connection back to the pool
+
+
+def _after_fork_in_child() -> None:
+    global _health, _probe_lock
+    # A check running in the parent has no thread here: start over with a free lock.
+    _health, _probe_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _primary_lsn() -> str | None:
@@ -159,7 +187,7 @@ def replica_probe() -> ReplicaHealth:
 
 def replica_ready() -> tuple[str, float | None, str, str]:
     """/health/ready's reading: warn, with the reason, while reads fall back to the primary."""
-    health = replica_health()
+    health = replica_health(wait=_health is None)  # a process's first answer is measured, not assumed
     lag = None if health.lag_s is None else round(health.lag_s, 2)
     if not health.usable:
         return WARN, lag, "s", f"reads are served by the primary: {health.reason}"
@@ -243,7 +271,7 @@ class ReplicaPinMiddleware:
         retry = isinstance(exception, (OperationalError, InterfaceError)) and request.method in SAFE_METHODS
         if view is None or not retry or not replica_configured() or getattr(request, "_replica_retried", False):
             return None
-        if replica_health(refresh=True).usable:
+        if replica_health(wait=True).usable:
             return None  # the replica is fine: the failure was somewhere else
         logger.warning("a read on the replica failed (%s); answering %s from the primary", type(exception).__name__, request.path)
         try:
