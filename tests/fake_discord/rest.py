@@ -15,14 +15,14 @@ import traceback
 
 from aiohttp import web
 
-from . import routes_apps, routes_core
+from . import routes_apps, routes_core, routes_webhooks
 from .responses import Ctx, Reply, error, json_response, rate_limit_headers, too_many_requests
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v10"
 STATE = web.AppKey("fake_discord_state", object)
 GATEWAY = web.AppKey("fake_discord_gateway", object)
-ROUTERS = (routes_core.router, routes_apps.router)
+ROUTERS = (routes_core.router, routes_webhooks.router, routes_apps.router)  # channel webhooks before follow-ups
 
 
 async def _read_body(request: web.Request) -> tuple[object, list[dict]]:
@@ -62,7 +62,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except ValueError:
         body, files = Ellipsis, []
     rule = state.take_rule(method, shown_path)
-    if rule is not None:
+    route, params = found if found else (None, {})
+    limiter = state.rate_limiter if state.rate_limiter is not None and state.rate_limiter.enabled else None
+    fault = state.faults.find(method, shown_path) if state.faults is not None and rule is None else None
+    limited = limiter.admit(route, params, method, shown_path) if limiter and rule is None and fault is None else None
+    if fault is not None:
+        response = await state.faults.answer(fault, request, bucket, shown_path)
+    elif limited is not None:
+        response = limited
+    elif rule is not None:
         if rule.status == 429:
             response = too_many_requests(rule.body["retry_after"], rule.body["global"], rule.headers["scope"], bucket)
         else:
@@ -91,6 +99,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             )
             response = error(400, 0, f"fake Discord handler crashed: {exc!r}")
     if response.status != 429:
-        response.headers.update(rate_limit_headers(bucket))
+        headers = limiter.headers(route, params) if limiter else rate_limit_headers(bucket)
+        response.headers.update(headers)
+    if limiter is not None:
+        limiter.count_answer(response)
     state.record("requests", {"method": method, "path": shown_path, "status": response.status, "at": time.time()})
     return response

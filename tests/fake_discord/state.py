@@ -26,6 +26,10 @@ RECORDED = (
     "requests",
     "edits",
     "deletions",
+    "webhook_posts",  # channel webhook executions (routes_webhooks)
+    "rate_limited",  # every 429 the rate limits sent (tests.fake_discord.ratelimits)
+    "faulted",  # every request a fault switch answered (tests.fake_discord.faults)
+    "resumes",  # every RESUME: session_id and seq as the client sent them
 )
 PRIVILEGED_INTENTS = {"members": 1 << 1, "presences": 1 << 8, "message_content": 1 << 15}
 
@@ -86,6 +90,9 @@ class FakeState:
         self.acknowledged: dict[int, int] = {}  # interaction id -> callback type
         self.originals: dict[str, dict] = {}  # interaction token -> @original message
         self.rules: list[Rule] = []
+        self.channel_webhooks: dict[int, dict] = {}  # webhook id -> token, channel_id, name (routes_webhooks)
+        self.rate_limiter = None  # a ratelimits.RateLimiter when the fake enforces Discord's limits
+        self.faults = None  # a faults.Faults (set by FakeDiscord)
         for g in guilds:
             if bot_user.id not in g.members:
                 raise ValueError(
