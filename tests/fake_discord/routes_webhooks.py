@@ -36,7 +36,8 @@ def webhook_posts(fake) -> list[dict]:
 @router.route("POST", r"/webhooks/(?P<webhook_id>\d+)/(?P<token>[^/]+)", auth=False)
 async def execute_webhook(ctx: Ctx) -> web.StreamResponse:
     hook = ctx.state.channel_webhooks.get(ctx.params["webhook_id"])
-    if hook is None:
+    if hook is None:  # an interaction follow-up: the id is the application's
+        ctx.params = {"app_id": ctx.params["webhook_id"], "token": ctx.params["token"]}
         return await routes_apps.followup(ctx)
     if str(ctx.params["token"]) != hook["token"]:
         return error(401, 50027, "Invalid Webhook Token")
