@@ -156,16 +156,16 @@ def manage(env: dict[str, str], *args: str, code: str | None = None) -> str:
 
 
 class Web:
-    """gunicorn serving Guildhall with one worker (one process, so one replica verdict)."""
+    """gunicorn serving Guildhall, by default with one worker (one process, so one replica verdict)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self._log_file = log.open("w")
         self.process = subprocess.Popen(
-            [gunicorn, "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--timeout", "60"],
+            [gunicorn, "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--timeout", "60"],
             cwd=ROOT,
             env=env,
             stdout=self._log_file,
