@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 S3_BACKEND = "storages.backends.s3.S3Storage"
-LOCAL_BACKEND = "ops.backups.storage.BackupDirStorage"
+LOCAL_BACKEND = "ops.backups.storage_local.BackupDirStorage"
 SPOOL_BYTES = 8 << 20
 # S3's own rule for bucket names (lowercase letters, digits, dots and hyphens; 3 to 63).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

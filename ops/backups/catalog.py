@@ -34,7 +34,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from ops.backups import storage
 from ops.backups.engines import LABELS, vendor_of_engine
 from ops.backups.errors import BackupNotFound, BackupStorageUnreachable
-from ops.backups.storage import STORAGE_ERRORS, Entry, StoredCopyMismatch, backup_dir
+from ops.backups.storage import STORAGE_ERRORS, Entry, StoredCopyMismatch
+from ops.backups.storage_local import backup_dir
 
 __all__ = ["BackupInfo", "backup_dir", "backup_files_remove", "backup_get", "backup_store", "backups_list", "file_sha256"]
 

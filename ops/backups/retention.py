@@ -18,6 +18,11 @@ from ops.backups.catalog import PREFIX, backup_files_remove, backups_list
 
 logger = logging.getLogger(__name__)
 SNAPSHOT_GRACE = timedelta(days=1)  # pre-restore snapshots younger than this survive retention
+ARCHIVES = "retention/retention-"  # ops/retention/archive.py's names
+
+
+def _ours(name: str) -> bool:
+    return name.startswith(PREFIX) or name.startswith(ARCHIVES)
 
 
 def backups_apply_retention(*, keep_count: int, keep_days: int, now: datetime | None = None) -> list[str]:
@@ -43,7 +48,8 @@ def backups_apply_retention(*, keep_count: int, keep_days: int, now: datetime | 
     for name, item in storage.entries().items():  # left by a backup that was killed half way
         if name.startswith(".partial-") and now - item.modified > SNAPSHOT_GRACE:
             storage.delete(name)
-    aborted = storage.uploads_abort(started_before=now - SNAPSHOT_GRACE)  # parts of uploads cut off half way
+    # Parts of uploads cut off half way: backups' and retention archives' only (the bucket may be shared).
+    aborted = storage.uploads_abort(started_before=now - SNAPSHOT_GRACE, ours=_ours)
     if aborted:
         logger.info("retention aborted %s unfinished uploads", aborted)
     return deleted

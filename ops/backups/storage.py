@@ -1,6 +1,6 @@
 """The one place backups and retention archives are kept: Django's ``storages["dbbackup"]``.
 
-That is BACKUP_DIR by default (``BackupDirStorage``, below) or an S3 bucket when
+That is BACKUP_DIR by default (``BackupDirStorage``, in storage_local.py) or an S3 bucket when
 BACKUP_STORAGE_URL is set (django-storages' S3 backend, see config/backup_storage.py);
 django-dbbackup's own commands write through the same storage. The backup code speaks
 only the storage API, plus a few S3 calls the API lacks: one listing with sizes and
@@ -11,144 +11,36 @@ aborting multipart uploads that a failed upload left behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from dbbackup import settings as dbbackup_settings
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name, safe_join
+
+from ops.backups.storage_local import StagedFile
 
 ALIAS = "dbbackup"
 # What a storage raises when the disk, the network or the bucket says no.
 STORAGE_ERRORS: tuple[type[Exception], ...] = (OSError, BotoCoreError, ClientError, Boto3Error)
 _CHUNK = 1 << 20
 _SMALL_CACHE_SIZE = 1024
+SMALL_LIMIT = 1 << 20  # a sidecar is a few kB; anything larger is not read
 
 
 class StoredCopyMismatch(OSError):
     """The stored object is not the bytes that were sent (size or checksum differ)."""
-
-
-def backup_dir() -> Path:
-    """BACKUP_DIR, created private; refused when it lies where the web server serves files."""
-    folder = Path(settings.BACKUP_DIR).resolve()
-    for served in _served_dirs():
-        if folder == served or served in folder.parents:
-            raise ImproperlyConfigured(f"BACKUP_DIR ({folder}) must not be inside a served directory ({served})")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
-
-
-def _served_dirs() -> list[Path]:
-    dirs = [settings.STATIC_ROOT, getattr(settings, "MEDIA_ROOT", "")]
-    dirs += [d[1] if isinstance(d, (list, tuple)) else d for d in getattr(settings, "STATICFILES_DIRS", [])]
-    return [Path(d).resolve() for d in dirs if d]
-
-
-class BackupDirStorage(FileSystemStorage):
-    """BACKUP_DIR as a storage: followed when the setting changes, private, and never a half-written file.
-
-    A file is written under a ``.partial-`` name, flushed to disk and only then linked to
-    its name, which fails if the name is taken: a name in the folder always means a whole
-    file, and two writers never share one.
-    """
-
-    def __init__(self, location: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("file_permissions_mode", 0o600)
-        kwargs.setdefault("directory_permissions_mode", 0o700)
-        super().__init__(location=location, **kwargs)
-        self._fixed_location = location
-
-    @property
-    def base_location(self) -> str:
-        return str(self._fixed_location) if self._fixed_location is not None else str(settings.BACKUP_DIR)
-
-    @property
-    def location(self) -> str:
-        return os.path.abspath(self._fixed_location) if self._fixed_location is not None else str(backup_dir())
-
-    def get_available_name(self, name: str, max_length: int | None = None) -> str:
-        return name  # taken names fail in _save instead of being renamed
-
-    def _save(self, name: str, content: Any) -> str:
-        full = self.path(name)
-        folder = os.path.dirname(full)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        staged = getattr(content, "temporary_file_path", None)
-        if staged is not None:
-            try:
-                _publish(staged(), full, move=False)
-            except FileExistsError:
-                raise
-            except OSError:
-                pass  # another file system, or no hard links: copied below
-            else:
-                _fsync_dir(folder)
-                return name
-        partial = os.path.join(folder, f".partial-{secrets.token_hex(6)}-{os.path.basename(full)}")
-        try:
-            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                for chunk in content.chunks():
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            _publish(partial, full, move=True)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
-        _fsync_dir(folder)
-        return name
-
-
-def _publish(source: str, target: str, *, move: bool) -> None:
-    """Give ``source``'s file the name ``target`` (a hard link); FileExistsError when it is taken.
-
-    Where the file system has no hard links, ``move`` renames it after checking the name
-    (atomic, though not exclusive); otherwise that OSError is raised for the caller to copy.
-    """
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if not move or exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.ENOSYS):
-            raise
-        if os.path.lexists(target):
-            raise FileExistsError(target) from None
-        os.rename(source, target)
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _StagedFile(File):
-    """A finished local file to store; BackupDirStorage links it in instead of copying it."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(open(path, "rb"), name=path.name)  # noqa: SIM115 (closed with the File)
-        self._staged = path
-
-    def temporary_file_path(self) -> str:
-        return str(self._staged)
 
 
 @dataclass(frozen=True)
@@ -277,7 +169,7 @@ def read_small(name: str, *, tag: str = "") -> bytes:
     s3 = _s3(storage)
     if s3 is None:
         with storage.open(name, "rb") as f:
-            return f.read()
+            return _small(f.read(SMALL_LIMIT + 1), name)
     key = _key(s3, name)
     if tag and (key, tag) in _small_cache:
         return _small_cache[(key, tag)]
@@ -287,10 +179,17 @@ def read_small(name: str, *, tag: str = "") -> bytes:
         if _not_found(exc):
             raise FileNotFoundError(name) from None
         raise
-    data = got["Body"].read()
+    with contextlib.closing(got["Body"]) as body:
+        data = _small(body.read(SMALL_LIMIT + 1), name)
     if len(_small_cache) >= _SMALL_CACHE_SIZE:
         _small_cache.clear()
     _small_cache[(key, got.get("ETag", tag))] = data
+    return data
+
+
+def _small(data: bytes, name: str) -> bytes:
+    if len(data) > SMALL_LIMIT:
+        raise ValueError(f"{name} is over {SMALL_LIMIT} bytes: not a sidecar")
     return data
 
 
@@ -334,7 +233,7 @@ def store_file(name: str, source: Path) -> None:
     storage = backup_storage()
     if _s3(storage) is not None and storage.exists(name):
         raise FileExistsError(name)  # S3 has no exclusive create: checked first, names are per second anyway
-    with _StagedFile(source) as content:
+    with StagedFile(source) as content:
         saved = storage.save(name, content)
     if saved != name:  # a storage that renames instead of refusing
         storage.delete(saved)
@@ -357,22 +256,28 @@ def delete(name: str) -> None:
     backup_storage().delete(name)
 
 
-def uploads_abort(*, name: str | None = None, started_before: datetime | None = None) -> int:
-    """Abort the unfinished multipart uploads of ``name`` (or of the whole prefix started before a time); S3 only.
+def uploads_abort(
+    *, name: str | None = None, started_before: datetime | None = None, ours: Callable[[str], bool] | None = None
+) -> int:
+    """Abort the unfinished multipart uploads of ``name``, or of the names ``ours`` accepts started before a time; S3 only.
 
     An upload cut off half way leaves its parts in the bucket, invisible to listings but
     billed; the upload's own clean-up cannot run when the store is unreachable, so a
-    failed backup and retention both try again.
+    failed backup and retention both try again. ``ours`` keeps a shared bucket's other
+    uploads out of it.
     """
     s3 = _s3(backup_storage())
     if s3 is None:
         return 0
     client = s3.connection.meta.client
-    prefix = _key(s3, name) if name else _key(s3, "")
+    base = _key(s3, "")
+    prefix = _key(s3, name) if name else base
     aborted = 0
     for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=s3.bucket_name, Prefix=prefix):
         for upload in page.get("Uploads", ()):
             if name and upload["Key"] != prefix:
+                continue
+            if ours is not None and not ours(upload["Key"][len(base) :]):
                 continue
             if started_before is not None and upload["Initiated"] >= started_before:
                 continue

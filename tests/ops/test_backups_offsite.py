@@ -200,9 +200,13 @@ def test_it_marks_a_backup_failed_when_the_upload_breaks_half_way(s3_backups, cu
     assert [b.name for b in backups_list()] == [kept.name]
     [orphan] = s3_backups.server.uploads(s3_backups.prefix + "/")
     assert orphan.endswith("-manual.sqlite3.gz" if connection.vendor == "sqlite" else "-manual.psql.bin.gz")
-    # The clean-up that could not reach the store then is done by retention.
+    # The clean-up that could not reach the store then is done by retention, which leaves
+    # another program's unfinished upload in a shared bucket alone.
+    foreign = f"{s3_backups.prefix}/their-export.tar"
+    s3_backups.server.client().create_multipart_upload(Bucket=BUCKET, Key=foreign)
     backups_apply_retention(keep_count=5, keep_days=30, now=timezone.now() + timedelta(days=2))
-    assert s3_backups.server.uploads(s3_backups.prefix + "/") == [] and [b.name for b in backups_list()] == [kept.name]
+    assert s3_backups.server.uploads(s3_backups.prefix + "/") == [foreign]
+    assert [b.name for b in backups_list()] == [kept.name]
 
 
 @pytest.mark.postgres
