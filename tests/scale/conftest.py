@@ -1,9 +1,10 @@
 """Scale-out test set-up: a PostgreSQL primary and its streaming replica, made once per run.
 
-``deploy/replica.sh pair`` makes them under a temp directory, on two free ports of
-``GUILDHALL_REPLICA_PORTS`` (default 5460-5469), with pg_stat_statements loaded so that a test
-can see which server ran which statement; the shared server on 5432 is never touched. The
-product runs against them in subprocesses (gunicorn, manage.py), as it does in production.
+``deploy/replica.sh pair`` makes them under a temp directory (in ``GUILDHALL_REPLICA_TMP``,
+default /tmp), on two free ports of ``GUILDHALL_REPLICA_PORTS`` (default 5460-5469), with
+pg_stat_statements loaded so that a test can see which server ran which statement; the shared
+server on 5432 is never touched. The product runs against them in subprocesses (gunicorn,
+manage.py), as it does in production.
 """
 
 from __future__ import annotations
@@ -108,8 +109,10 @@ def replica_pair() -> Iterator[ReplicaPair]:
     """A primary and a replica streaming from it, stopped and removed at the end of the run."""
     if shutil.which("runuser") is None and os.geteuid() == 0:
         pytest.fail("deploy/replica.sh needs runuser to run PostgreSQL as postgres when run as root")
-    directory = tempfile.mkdtemp(prefix="guildhall-replica-", dir="/tmp")
-    os.chmod(directory, 0o755)  # as root the clusters run as postgres, which must reach it
+    # As root the clusters run as postgres, which must be able to enter every parent directory.
+    parent = os.environ.get("GUILDHALL_REPLICA_TMP", "/tmp")
+    directory = tempfile.mkdtemp(prefix="guildhall-replica-", dir=parent)
+    os.chmod(directory, 0o755)
     primary_port, replica_port = _cluster_ports()
     made = subprocess.run(
         [str(SCRIPT), "pair", "--dir", directory, "--primary-port", str(primary_port), "--replica-port", str(replica_port)]
