@@ -271,6 +271,8 @@ class ReplicaPinMiddleware:
         retry = isinstance(exception, (OperationalError, InterfaceError)) and request.method in SAFE_METHODS
         if view is None or not retry or not replica_configured() or getattr(request, "_replica_retried", False):
             return None
+        if not connections[REPLICA].errors_occurred:
+            return None  # the replica was not the one that failed
         if replica_health(wait=True).usable:
             return None  # the replica is fine: the failure was somewhere else
         logger.warning("a read on the replica failed (%s); answering %s from the primary", type(exception).__name__, request.path)
