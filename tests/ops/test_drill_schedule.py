@@ -4,8 +4,11 @@ kept (failures with their reason), and a point-in-time recovery drill when an en
 
 from __future__ import annotations
 
+import json
+import tempfile
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -85,3 +88,31 @@ def test_it_drills_a_point_in_time_recovery_with_litestream(installation):
     assert pitr[2] == local[2] and pitr[3] >= local[3] > 0  # every table came back, with the rows
     assert pitr[4].startswith("litestream at ")
     assert "point-in-time recovery" in out["summary"] and "FAILED" not in out["summary"]
+
+
+@pytest.mark.postgres
+def test_it_drills_a_point_in_time_recovery_with_pgbackrest():
+    from tests.ops.test_pitr_pgbackrest import _archive_now, _new_cluster, _stop_all
+
+    cluster = _new_cluster("alertsdrill")
+    try:
+        cluster.sql("CREATE DATABASE guildhall")
+        cluster.manage("migrate", "-v0", timeout=300)
+        cluster.manage("pitr_backup", "--type", "full", timeout=300)
+        _archive_now(cluster)
+        code = (
+            "import json\nfrom ops.backups.services import backup_create\nfrom ops.backups.drill import drill_scheduled\n"
+            "from ops.models import DrillResult\nbackup_create(kind='manual')\ndrill_scheduled(force=True)\n"
+            "print('OUT ' + json.dumps(list(DrillResult.objects.order_by('started_at').values_list("
+            "'source', 'passed', 'tables_compared', 'rows_compared', 'backup', 'error'))))"
+        )
+        done = cluster.manage("shell", "-c", code, timeout=300)
+        (line,) = [line for line in done.stdout.splitlines() if line.startswith("OUT ")]
+        local, pitr = json.loads(line[4:])
+        assert local[:2] == ["local", True]
+        assert pitr[:2] == ["pitr", True] and pitr[5] == "", pitr
+        assert pitr[2] == local[2] and pitr[4].startswith("pgbackrest at ")
+        # The drill stopped its scratch cluster and removed it.
+        assert not list(Path(tempfile.gettempdir()).glob("guildhall-pitr-drill-*"))
+    finally:
+        _stop_all(cluster.base)
