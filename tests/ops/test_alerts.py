@@ -416,3 +416,75 @@ def test_it_fires_while_requests_wait_for_a_pooled_connection(alerting, settings
         for thread in threads:
             thread.join(30)
     assert [t.kind for t in evaluate("pool_waits")] == ["cleared"]  # nobody waits now, and the wait was short
+
+
+@pytest.mark.postgres
+def test_it_fires_when_a_streaming_replica_lags_and_clears_when_it_catches_up(alerting, settings, tmp_path):
+    """A pair of the test's own (deploy/replica.sh); the evaluator runs as a product process on it."""
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    directory = tempfile.mkdtemp(prefix="gh-alerts-replica-")
+    os.chmod(directory, 0o755)
+    primary, replica = _free_port(), _free_port()
+    script = [str(root / "deploy" / "replica.sh")]
+    sql = lambda port, query: _scratch_sql(port, query)  # noqa: E731
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL")}
+    env.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{primary}/guildhall",
+        DATABASE_REPLICA_URL=f"postgres://postgres@127.0.0.1:{replica}/guildhall",
+        GUILDHALL_DATA_DIR=str(tmp_path),
+        ALERT_DISCORD_WEBHOOK_URL=settings.ALERT_DISCORD_WEBHOOK_URL,
+        ALERT_FIRE_AFTER_SECONDS="0",
+        ALERT_CLEAR_AFTER_SECONDS="0",
+        ALERT_REPLICA_LAG_SECONDS="2",
+    )
+    evaluate_there = (
+        "import json\nfrom ops.alerts.conditions import CONDITIONS\nfrom ops.alerts.services import alerts_evaluate\n"
+        "print('OUT ' + json.dumps([[t.kind, t.detail] for t in alerts_evaluate("
+        "conditions=[c for c in CONDITIONS if c.name == 'replica_lag'])]))"
+    )
+
+    def evaluate_on_pair() -> list:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", evaluate_there],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("OUT "))[4:])
+
+    try:
+        made = subprocess.run(
+            [*script, "pair", "--dir", directory, "--primary-port", str(primary), "--replica-port", str(replica)]
+            + ["--database", "guildhall", "--set", "fsync=off"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        migrated = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "ops", "-v0"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        assert evaluate_on_pair() == []  # streaming, caught up
+        sql(replica, "SELECT pg_wal_replay_pause()")
+        sql(primary, "CREATE TABLE written_while_paused AS SELECT generate_series(1, 100) AS n")
+        time.sleep(3)
+        ((kind, detail),) = evaluate_on_pair()
+        assert kind == "firing" and "Replica lag" in detail and "(limit 2 s)" in detail
+        assert "Replica lagging" in posts(alerting)[0]
+        sql(replica, "SELECT pg_wal_replay_resume()")
+        deadline = time.monotonic() + 30
+        while not sql(replica, "SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()")[0][0]:
+            assert time.monotonic() < deadline, "the replica did not catch up"
+            time.sleep(0.1)
+        ((kind, _),) = evaluate_on_pair()
+        assert kind == "cleared" and len(posts(alerting)) == 2
+    finally:
+        subprocess.run([*script, "stop", "--dir", directory], capture_output=True, timeout=90)
+        shutil.rmtree(directory, ignore_errors=True)
