@@ -341,7 +341,7 @@ def backups(runs: int) -> tuple[list[list[str]], list[list[str]], float]:
                 started = time.perf_counter()
                 info = backup_create(kind="manual", origin="bench/dashboard.py")
                 product.append(time.perf_counter() - started)
-            sizes["product"] = info.path.stat().st_size
+            sizes["product"] = info.size
             backup_delete(name=info.name)
             time.sleep(1.1)  # backup names are stamped to the second
     finally:
