@@ -3,11 +3,18 @@
 Entries are checked against the guild's version key in the shared cache at most every
 ``CHECK_SECONDS``, so a change made by the web process or another shard reaches this one
 within that time, and a plain chat message costs no database query and no cache call.
+
+The version key is a hint that can go missing (Redis down while a change was made), so an
+entry in use is also checked against the guild's settings stamp in the database at most
+every ``DB_CHECK_SECONDS`` (``commands_version_bump`` touches it when it can't reach the
+cache): a missed change reaches the bot within that time, Redis or not. While Redis is
+down the bot keeps answering from what it holds, and reloads once it answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,11 +26,13 @@ from commands.command_templates import CompiledTemplate, compile_template
 from commands.errors import CustomCommandError
 from commands.models import GuildSettings
 from commands.selectors import command_aliases_for_cache, commands_for_cache
-from commands.services import command_uses_record, commands_version, guild_settings_get
+from commands.services import command_uses_record, commands_version, guild_settings_get, guild_settings_stamp
 
+logger = logging.getLogger(__name__)
 # A change must be used within 2 s (tests/bots/test_cache_coherence.py): a check each second, plus the
 # reload, keeps it there; it costs one cache GET per active guild per second, none per message.
 CHECK_SECONDS = 1.0
+DB_CHECK_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -38,14 +47,30 @@ class CachedCommand:
 
 @dataclass
 class GuildEntry:
-    version: int
+    version: int | None  # None: loaded while the shared cache was unreachable
     settings: GuildSettings
     commands: dict[str, CachedCommand] | None = None  # loaded on the first command message
     checked_at: float = field(default_factory=time.monotonic)
+    db_checked_at: float = field(default_factory=time.monotonic)
 
 
-def _load_settings(guild_id: int) -> tuple[int, GuildSettings]:
+def _load_settings(guild_id: int) -> tuple[int | None, GuildSettings]:
     return commands_version(guild_id), guild_settings_get(guild_id)
+
+
+def _current(guild_id: int, entry: GuildEntry) -> bool:
+    """Whether ``entry`` still holds what the guild has: the shared cache's version, and
+    every ``DB_CHECK_SECONDS`` the settings stamp in the database."""
+    version = commands_version(guild_id)
+    if version is not None and version != entry.version:
+        return False
+    if version is None and entry.version is not None:
+        entry.version = None  # reload once the cache answers again: a change may have gone unannounced
+    if time.monotonic() - entry.db_checked_at >= DB_CHECK_SECONDS:
+        if guild_settings_stamp(guild_id) != entry.settings.updated_at:
+            return False
+        entry.db_checked_at = time.monotonic()
+    return True
 
 
 def _load_commands(guild_id: int) -> dict[str, CachedCommand]:
@@ -89,11 +114,23 @@ class GuildCache:
 
     async def _refresh(self, guild_id: int, entry: GuildEntry | None) -> GuildEntry:
         if entry is not None:
-            current = await call(commands_version, guild_id=guild_id)
-            if current == entry.version:
+            try:
+                current = await call(_current, guild_id=guild_id, entry=entry)
+            except Exception:  # the database is away: answer from what this process holds
+                logger.warning("guild %s: could not check for changes; answering from memory", guild_id)
+                current = True
+            if current:
                 entry.checked_at = time.monotonic()
                 return entry
-        version, settings = await call(_load_settings, guild_id=guild_id)
+        try:
+            version, settings = await call(_load_settings, guild_id=guild_id)
+        except Exception:
+            if entry is None:
+                raise
+            # The database is away: what this process holds beats silence; reload at the next check.
+            logger.warning("guild %s: could not reload its commands; answering from memory", guild_id)
+            entry.checked_at = time.monotonic()
+            return entry
         entry = self._guilds[guild_id] = GuildEntry(version=version, settings=settings)
         return entry
 

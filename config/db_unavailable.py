@@ -76,6 +76,27 @@ def _database_back() -> bool:
         _lock.release()
 
 
+def note_failure(exc: BaseException) -> bool:
+    """After ``exc``: True (and the database marked suspect) when it says the database went away."""
+    if not is_transient(exc):
+        return False
+    if getattr(exc.__cause__, "sqlstate", None) not in ("40001", "40P01"):  # not a deadlock or serialization failure
+        _state.update(suspect=True, up=False, probed_at=time.monotonic())
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+    return True
+
+
+def refuse_while_down() -> None:
+    """Raise OperationalError at once while the database is suspect and a probe finds it still away."""
+    if _state["suspect"] and not _database_back():
+        import psycopg
+        from django.db import OperationalError
+
+        reason = "the database is unreachable (it failed a moment ago and a probe finds it still away)"
+        raise OperationalError(reason) from psycopg.OperationalError(reason)
+
+
 def unavailable_response(request) -> HttpResponse:
     text = "Guildhall can't reach its database right now. Nothing was lost; try again in a few seconds."
     if request.path.startswith("/api/"):
@@ -97,12 +118,7 @@ class DatabaseUnavailable:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not is_transient(exception):
+        if not note_failure(exception):
             return None
         logger.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
-        sqlstate = getattr(exception.__cause__, "sqlstate", None)
-        if sqlstate not in ("40001", "40P01"):  # a deadlock or serialization failure is not an outage
-            _state.update(suspect=True, up=False, probed_at=time.monotonic())
-        for conn in connections.all(initialized_only=True):
-            conn.close_if_unusable_or_obsolete()
         return unavailable_response(request)

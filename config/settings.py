@@ -132,7 +132,9 @@ TEMPLATES = [
 SLOW_QUERY_MS = envint("SLOW_QUERY_MS", 100, minimum=0)
 DB_POOL_MIN = envint("DB_POOL_MIN", 2, minimum=0)
 DB_POOL_MAX = envint("DB_POOL_MAX", 10, minimum=1)
-DB_POOL_TIMEOUT = envint("DB_POOL_TIMEOUT", 10, minimum=1)
+# Seconds a request waits for a pooled connection before it fails (a 503 page, config/db_unavailable.py):
+# with the database away every request would otherwise hang this long.
+DB_POOL_TIMEOUT = envint("DB_POOL_TIMEOUT", 3, minimum=1)
 DB_STATEMENT_TIMEOUT_MS = envint("DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
 SQLITE_BUSY_TIMEOUT_S = envint("SQLITE_BUSY_TIMEOUT_S", 20, minimum=1)
 SQLITE_PATH = DATA_DIR / "guildhall.sqlite3"
@@ -229,30 +231,6 @@ if DATABASE_POOLER and DATABASES["default"]["ENGINE"].endswith("postgresql"):
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"), "config.db_unavailable.DatabaseUnavailable"
 )
-
-# --- Read replica -------------------------------------------------------------------
-# DATABASE_REPLICA_URL (a streaming replica, deploy/replica.sh) serves the reads that tolerate
-# lag while it answers and is at most REPLICA_MAX_LAG_S behind; otherwise they fall back to the
-# primary by themselves, checked at most every REPLICA_CHECK_INTERVAL_S per process
-# (config/replicas.py). Tests keep the replica alias as a mirror of the default database.
-REPLICA_MAX_LAG_S = envfloat("REPLICA_MAX_LAG_S", 30.0, minimum=0.1)
-REPLICA_CHECK_INTERVAL_S = envfloat("REPLICA_CHECK_INTERVAL_S", 5.0, minimum=0.1)
-# libpq's connect_timeout counts whole seconds, 2 at the least.
-REPLICA_CONNECT_TIMEOUT_S = envint("REPLICA_CONNECT_TIMEOUT_S", 2, minimum=2)
-for _alias, _name in (("default", "guildhall-primary"), ("replica", "guildhall-replica")):
-    if _alias in DATABASES and DATABASES[_alias]["ENGINE"].endswith("postgresql"):
-        DATABASES[_alias]["OPTIONS"]["application_name"] = _name  # who ran what, in pg_stat_activity
-if "replica" in DATABASES and DATABASES["replica"]["ENGINE"].endswith("postgresql"):
-    # Plain persistent connections with a short connect timeout: a pool would keep a request
-    # waiting up to DB_POOL_TIMEOUT for a replica that is down.
-    DATABASES["replica"]["OPTIONS"].pop("pool", None)
-    DATABASES["replica"]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
-    DATABASES["replica"]["CONN_MAX_AGE"] = 60
-if "replica" in DATABASES:
-    DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
-    _after = "django.contrib.auth.middleware.AuthenticationMiddleware"
-    _at = MIDDLEWARE.index(_after) + 1 if _after in MIDDLEWARE else len(MIDDLEWARE)
-    MIDDLEWARE.insert(_at, "config.replicas.ReplicaPinMiddleware")
 
 # --- Read replica -------------------------------------------------------------------
 # DATABASE_REPLICA_URL (a streaming replica, deploy/replica.sh) serves the reads that tolerate

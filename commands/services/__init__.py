@@ -19,6 +19,7 @@ from commands.services.custom_commands import (
     command_update,
     commands_version,
     commands_version_bump,
+    guild_settings_stamp,
 )
 from commands.services.guild_settings import (
     EDITABLE as GUILD_SETTINGS_EDITABLE,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 
 from django.core.cache import cache
@@ -11,9 +13,12 @@ from django.utils import timezone
 
 from commands.command_templates import compile_template
 from commands.errors import CommandExists, CommandNameInvalid, CustomCommandError, CustomCommandMissing
-from commands.models import CommandAlias, CooldownScope, CustomCommand
+from commands.models import CommandAlias, CooldownScope, CustomCommand, GuildSettings
 from config.database import lock_for_transaction, retry_transient
 from config.numbers import is_int
+
+logger = logging.getLogger(__name__)
+_cache_down = threading.Event()  # to log an outage once, not on every check
 
 # How a command name may be typed (any case; it is stored lower-cased). The API's path uses it too.
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
@@ -58,18 +63,29 @@ def command_name_clean(name: str) -> str:
     return cleaned
 
 
-def commands_version(guild_id: int) -> int:
+def commands_version(guild_id: int) -> int | None:
     """A number that changes whenever the guild's commands or settings change (for the bots' caches).
 
     It is only a hint to reload, so it may live in a cache that evicts: a lost value is
     replaced by a fresh one, which differs from whatever any bot holds, so every bot
     reloads from the database (a lost version costs one reload, never a stale guild).
+    None when the shared cache can't be reached: the bots keep what they hold, and check the
+    guild's settings stamp in the database instead (``guild_settings_stamp``).
     """
     key = _version_key(guild_id)
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, time.time_ns(), timeout=None)
+    try:
         version = cache.get(key)
+        if version is None:
+            cache.add(key, time.time_ns(), timeout=None)
+            version = cache.get(key)
+    except Exception as exc:  # Redis down or unreachable: a hint missing, nothing wrong with the data
+        if not _cache_down.is_set():
+            _cache_down.set()
+            logger.warning("shared cache unreachable (%s): the bots check the database for changes", exc)
+        return None
+    if _cache_down.is_set():
+        _cache_down.clear()
+        logger.warning("shared cache reachable again")
     return version if version is not None else time.time_ns()
 
 
@@ -77,10 +93,30 @@ def _version_key(guild_id: int) -> str:
     return f"commands:version:{guild_id}"
 
 
+def guild_settings_stamp(guild_id: int):
+    """When the guild's settings row last changed (None: no row): what the bots compare when the
+    shared cache could not carry a change (``commands_version_bump`` touches it then)."""
+    return GuildSettings.objects.filter(guild_id=guild_id).values_list("updated_at", flat=True).first()
+
+
 def commands_version_bump(guild_id: int) -> None:
-    """Tell every bot process that the guild's commands or settings changed."""
-    # A fresh value rather than incr(): works the same on every cache backend and after eviction.
-    cache.set(_version_key(guild_id), time.time_ns(), timeout=None)
+    """Tell every bot process that the guild's commands or settings changed.
+
+    Runs after the change committed, so it never fails: when the shared cache can't be
+    written, the guild's settings row is touched instead (its ``updated_at`` is the stamp
+    the bots check every ``DB_CHECK_SECONDS``), and when that fails too it is logged.
+    """
+    try:
+        # A fresh value rather than incr(): works the same on every cache backend and after eviction.
+        cache.set(_version_key(guild_id), time.time_ns(), timeout=None)
+        return
+    except Exception:
+        logger.warning("shared cache unreachable: guild %s's change reaches the bots through the database", guild_id)
+    try:
+        if not GuildSettings.objects.filter(guild_id=guild_id).update(updated_at=timezone.now()):
+            GuildSettings.objects.get_or_create(guild_id=guild_id)
+    except Exception:
+        logger.exception("could not tell the bots that guild %s changed; they reload it within minutes", guild_id)
 
 
 def _name_taken(guild_id: int, name: str) -> bool:
