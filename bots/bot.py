@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots.guild_cache import GuildCache
+from config.database import is_transient
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ EXTENSIONS = (
     "bots.cogs.heartbeat",
 )
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
+# While the database is away (a restart, a failover): said instead of the generic failure.
+DATABASE_AWAY = "Sorry, I can't reach my records right now. Please try again in a minute."
 
 
 def guild_of(ctx: commands.Context) -> discord.Guild:
@@ -51,6 +54,9 @@ class GuildhallTree(app_commands.CommandTree):
             text = str(original)
         elif isinstance(error, app_commands.TransformerError):
             text = f"I couldn't read `{error.value}` as a {error.type.name.replace('_', ' ').lower()}."
+        elif is_transient(original):
+            logger.warning("slash command failed: the database is away: %s", original)
+            text = DATABASE_AWAY
         else:
             logger.error("slash command failed", exc_info=original)
             text = GENERIC_FAILURE
@@ -123,6 +129,9 @@ class GuildhallBot(commands.AutoShardedBot):
                 text = f"Missing `{error.param.name}`. Usage: `{ctx.clean_prefix}{ctx.command.qualified_name} {ctx.command.signature}`"
         elif isinstance(error, commands.CommandOnCooldown):
             text = f"Slow down: try again in {error.retry_after:.0f}s."
+        elif is_transient(original):
+            logger.warning("command %s failed: the database is away: %s", ctx.command, original)
+            text = DATABASE_AWAY
         else:
             logger.error("command %s failed", ctx.command, exc_info=original)
             text = GENERIC_FAILURE
