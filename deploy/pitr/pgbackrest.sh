@@ -169,6 +169,8 @@ umask 077
     echo "[global]"
     if [[ -n "$S3_BUCKET" ]]; then
         echo "repo1-type=s3"
+        # Small files travel in bundles: a few requests per backup instead of one per relation file.
+        echo "repo1-bundle=y"
         echo "repo1-path=$REPO_PATH"
         echo "repo1-s3-bucket=$S3_BUCKET"
         echo "repo1-s3-endpoint=${S3_ENDPOINT%%:*}"
