@@ -88,7 +88,7 @@ class Cluster:
             return cursor.fetchall() if cursor.description else []
 
 
-def _new_cluster(stanza: str) -> Cluster:
+def _new_cluster(stanza: str, *script_args: str) -> Cluster:
     if shutil.which("pgbackrest") is None:
         pytest.fail("pgbackrest is not installed (apt-get install -y pgbackrest)")
     base = Path(tempfile.mkdtemp(prefix="gh-pitr-"))
@@ -114,7 +114,7 @@ def _new_cluster(stanza: str) -> Cluster:
     done = _run(
         ["bash", str(SCRIPT), "--pgdata", str(cluster.datadir), "--stanza", stanza, "--config", str(cluster.config)]
         + ["--repo-path", str(base / "repo"), "--log-path", str(base / "log"), "--lock-path", str(base / "lock")]
-        + ["--archive-timeout", "5"]
+        + ["--archive-timeout", "5", *script_args]
     )
     assert done.stdout.splitlines()[-2:] == [f"PITR_PGBACKREST_STANZA={stanza}", f"PITR_PGBACKREST_CONFIG={cluster.config}"]
     return cluster
@@ -294,5 +294,76 @@ def test_it_reports_stalled_archiving(settings):
         refused = _refusal("pitr_status")
         assert refused.returncode == 1
         assert str(refused).startswith("problem: WAL archiving is failing:") and "could not be archived" in str(refused)
+    finally:
+        _stop_all(cluster.base)
+
+
+@pytest.fixture
+def s3_store(tmp_path):
+    """moto's S3 server on loopback behind a TLS proxy (pgBackRest speaks S3 over HTTPS only), with a bucket."""
+    import boto3
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "1", "-subj", "/CN=127.0.0.1"]
+    )
+    http_port, tls_port = _free_port(), _free_port()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(http_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "tests" / "tls_proxy.py"), str(tls_port), str(http_port), str(cert), str(key)],
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+    ]
+    try:
+        assert processes[1].stdout is not None and processes[1].stdout.readline().strip() == "ready"
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{http_port}",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            region_name="us-east-1",
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.create_bucket(Bucket="guildhall-pitr")
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "moto's server did not start"
+                time.sleep(0.2)
+        yield f"127.0.0.1:{tls_port}"
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_it_archives_into_an_s3_store_and_restores_from_it(s3_store, settings):
+    s3 = ["--s3-bucket", "guildhall-pitr", "--s3-endpoint", s3_store, "--s3-uri-style", "path", "--s3-no-verify-tls"]
+    cluster = _new_cluster("offsite", *s3, "--s3-key", "k", "--s3-key-secret", "s")
+    settings.PITR_PGBACKREST_STANZA, settings.PITR_PGBACKREST_CONFIG = cluster.stanza, str(cluster.config)
+    try:
+        assert "repo1-type=s3" in cluster.config.read_text()
+        _call("pitr_backup", "--type", "full")
+        window = pgbackrest.window()
+        assert window.repository == f"s3://guildhall-pitr{cluster.base / 'repo'}" and len(window.backups) == 1
+        cluster.sql("CREATE TABLE drill (n int)")
+        cluster.sql("INSERT INTO drill VALUES (1)")
+        time.sleep(0.3)
+        moment = datetime.now(UTC)
+        time.sleep(0.3)
+        cluster.sql("INSERT INTO drill VALUES (2)")
+        _archive_now(cluster)
+        port = _free_port()
+        into = f"postgres://postgres@127.0.0.1:{port}/postgres?datadir={cluster.base}/restored"
+        _call("pitr_restore", "--to", moment.isoformat(), "--into", into)
+        assert cluster.sql("SELECT n FROM drill", port=port) == [(1,)]
     finally:
         _stop_all(cluster.base)
