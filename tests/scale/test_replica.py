@@ -7,8 +7,10 @@ old value while a read that must see its own write shows the new one.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.scale.conftest import ROOT, SCRIPT, ReplicaPair, Web, manage, product_env
+from tests.scale.conftest import ROOT, SCRIPT, ReplicaPair, Web, _port_free, manage, product_env
 
 pytestmark = pytest.mark.postgres
 
@@ -301,3 +303,29 @@ def test_it_says_how_to_use_the_script(replica_pair):
     assert refused.returncode == 2 and "--primary-port" in refused.stderr
     status = subprocess.run([str(SCRIPT), "status", "--dir", replica_pair.directory], capture_output=True, text=True, timeout=10)
     assert "WAL receiver: streaming" in status.stdout
+
+
+def test_it_makes_a_replica_of_a_given_primary_and_removes_only_that(replica_pair, tmp_path_factory):
+    port = next(p for p in range(5460, 5470) if p not in (replica_pair.primary_port, replica_pair.replica_port) and _port_free(p))
+    directory = tempfile.mkdtemp(prefix="guildhall-replica-", dir=os.environ.get("GUILDHALL_REPLICA_TMP", "/tmp"))
+    os.chmod(directory, 0o755)
+    made = subprocess.run(
+        [str(SCRIPT), "replica", "--dir", directory, "--port", str(port), "--primary-port", str(replica_pair.primary_port)]
+        + ["--database", "guildhall"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    try:
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.strip().splitlines()[-1] == f"DATABASE_REPLICA_URL=postgres://postgres@127.0.0.1:{port}/guildhall"
+        senders = replica_pair.sql("primary", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+        assert senders[0][0] == 2
+    finally:
+        stopped = subprocess.run([str(SCRIPT), "stop", "--dir", directory], capture_output=True, text=True, timeout=90)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not os.path.exists(directory)
+    # The primary it copied is still up, with its own replica.
+    streaming = lambda: replica_pair.sql("primary", "SELECT count(*) FROM pg_stat_replication")[0][0] == 1  # noqa: E731
+    wait_for(streaming, 10, "the primary streams to its own replica only")
+    assert replica_pair.sql("replica", "SELECT status FROM pg_stat_wal_receiver") == [("streaming",)]
