@@ -68,6 +68,19 @@ def binary() -> str:
     return found
 
 
+def environment() -> dict[str, str]:
+    """The environment litestream runs with: ours, with AWS_CA_BUNDLE handed over as SSL_CERT_FILE.
+
+    Litestream 0.5.17's S3 client refuses to start when AWS_CA_BUNDLE is set ("unable to add custom
+    RootCAs HTTPClient"); Go reads the same bundle from SSL_CERT_FILE.
+    """
+    env = os.environ.copy()
+    bundle = env.pop("AWS_CA_BUNDLE", "")
+    if bundle:
+        env.setdefault("SSL_CERT_FILE", bundle)
+    return env
+
+
 def _replica_block(url: str) -> list[str]:
     parsed = urlparse(url)
     lines = [f"      sync-interval: {settings.LITESTREAM_SYNC_INTERVAL_SECONDS}s"]
@@ -134,7 +147,7 @@ def _run(*args: str) -> str:
                 capture_output=True,
                 text=True,
                 timeout=COMMAND_TIMEOUT_SECONDS,
-                env=os.environ.copy(),
+                env=environment(),
             )
         except subprocess.TimeoutExpired:
             raise LitestreamError(f"litestream {command} did not answer within {COMMAND_TIMEOUT_SECONDS} s.") from None

@@ -9,6 +9,7 @@ pitr_restore call them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,12 +17,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ops.pitr import litestream
+from tests.s3server import BUCKET, CREDENTIALS, s3_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,12 +71,10 @@ def _names(path: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT name FROM commands_customcommand ORDER BY name")]
 
 
-@pytest.fixture(scope="module")
-def installation(tmp_path_factory):
-    """A migrated installation with its litestream process replicating to a local directory."""
-    base = tmp_path_factory.mktemp("pitr-litestream")
-    data = base / "data"
-    env = _env(data, f"file://{base / 'replica'}")
+@contextlib.contextmanager
+def _running(base: Path, env: dict[str, str]) -> Iterator[dict]:
+    """Migrate the installation ``env`` names and run its litestream process (the Procfile's command) meanwhile."""
+    data = Path(env["GUILDHALL_DATA_DIR"])
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     log = open(base / "litestream.log", "w")
     process = subprocess.Popen(
@@ -93,6 +95,14 @@ def installation(tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory):
+    """A migrated installation with its litestream process replicating to a local directory."""
+    base = tmp_path_factory.mktemp("pitr-litestream")
+    with _running(base, _env(base / "data", f"file://{base / 'replica'}")) as running:
+        yield running
 
 
 def test_it_restores_exactly_the_rows_written_before_the_moment(installation):
@@ -141,6 +151,34 @@ def test_it_restores_the_latest_after_the_file_is_lost(installation):
 
     assert "latest-a" in _names(into)
     assert _names(into) == _names(data / "guildhall.sqlite3")
+
+
+def test_it_restores_a_moment_with_pitr_restore_and_shows_the_window_with_pitr_status(installation):
+    env, data, base = installation["env"], installation["data"], installation["base"]
+    _write_commands(env, ["command-a"])
+    _sync(data)
+    moment = datetime.now(UTC)
+    _write_commands(env, ["command-b"])
+    _sync(data)
+    into = base / "by-command.sqlite3"
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    status = manage("pitr_status")
+    restored = manage("pitr_restore", "--to", f"{moment:%Y-%m-%d %H:%M:%S.%f}", "--into", str(into))
+    refused = manage("pitr_restore", "--to", f"{moment:%Y-%m-%d %H:%M:%S}", "--into", str(data / "guildhall.sqlite3"))
+
+    assert status.returncode == 0, status.stderr
+    assert "engine:              litestream" in status.stdout and "archiving: ok" in status.stdout
+    assert f"repository:          file://{base / 'replica'}" in status.stdout
+    assert restored.returncode == 0, restored.stderr
+    assert "Restoring " in restored.stdout and "restored to " in restored.stdout
+    names = _names(into)
+    assert "command-a" in names and "command-b" not in names
+    assert refused.returncode == 1 and "is the live database" in refused.stderr
 
 
 def test_it_refuses_the_live_file_an_existing_file_and_moments_outside_the_window(installation):
@@ -195,3 +233,29 @@ def test_it_says_what_is_missing_when_not_configured_or_the_replica_is_empty(tmp
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=_env(tmp_path / "bad", "ftp://x/y"), capture_output=True, text=True
     )
     assert bad.returncode != 0 and "LITESTREAM_REPLICA_URL must be file:///" in bad.stderr
+
+
+def test_it_replicates_to_the_s3_store_and_restores_from_it(tmp_path, s3_server):
+    prefix = f"litestream-{uuid.uuid4().hex[:8]}"
+    env = _env(tmp_path / "data", f"s3://{BUCKET}/{prefix}")
+    # The same store the off-site backups use: their settings and Litestream's from one endpoint.
+    env.update(CREDENTIALS, BACKUP_STORAGE_URL=f"s3://{BUCKET}/{prefix}-backups", BACKUP_S3_ENDPOINT_URL=s3_server.endpoint)
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    with _running(tmp_path, env) as running:
+        _write_commands(env, ["s3-first"])
+        _sync(running["data"])
+        moment = datetime.now(UTC)
+        _write_commands(env, ["s3-second"])
+        _sync(running["data"])
+    into = tmp_path / "from-s3.sqlite3"
+
+    out = _product(
+        env,
+        "from datetime import datetime\nfrom ops.pitr import litestream\nw = litestream.window()\n"
+        "out['window'] = [w.repository, w.problem, w.earliest is not None]\n"
+        f"litestream.restore(datetime.fromisoformat({moment.isoformat()!r}), {str(into)!r})\n",
+    )
+
+    assert out["window"] == [f"s3://{BUCKET}/{prefix}", "", True]
+    assert _names(into) == ["s3-first"]
+    assert any(key.endswith(".ltx") for key in s3_server.keys(prefix + "/"))

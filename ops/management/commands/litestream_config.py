@@ -37,4 +37,4 @@ class Command(BaseCommand):
         self.stdout.write(f"litestream replicating {litestream.database_path()} with {path}")
         self.stdout.flush()
         # Become litestream: the process manager's SIGTERM reaches it directly and it ships the last changes.
-        os.execv(binary, [binary, "replicate", "-no-expand-env", "-config", str(path)])
+        os.execve(binary, [binary, "replicate", "-no-expand-env", "-config", str(path)], litestream.environment())
