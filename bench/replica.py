@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -202,6 +203,7 @@ def main() -> None:
         for web in webs:
             web.stop()
         subprocess.run([script, "stop", "--dir", directory], capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)  # the product's data and logs
 
 
 if __name__ == "__main__":

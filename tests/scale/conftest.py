@@ -174,17 +174,23 @@ class Web:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_until_it_answers()
+        except BaseException:
+            self.stop()  # never leave a server behind a failed start
+            raise
+
+    def _wait_until_it_answers(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited:\n{log.read_text()}")
+                raise AssertionError(f"gunicorn exited:\n{self.log.read_text()}")
             try:
                 requests.get(self.url + "/health", timeout=15)
                 return
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"gunicorn did not answer in 30 s:\n{log.read_text()}")
+        raise AssertionError(f"gunicorn did not answer in 30 s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -194,4 +200,5 @@ class Web:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log_file.close()
+        if not self._log_file.closed:
+            self._log_file.close()
