@@ -37,8 +37,9 @@ def backup_stale(now: datetime) -> Verdict:
 def backup_failed(now: datetime) -> Verdict:
     failure = readings.backup_last_failure()
     if failure is None:
-        return False, "The last scheduled backup succeeded."
-    return True, f"The scheduled backup failed at {failure.at:%Y-%m-%d %H:%M} UTC: {failure.reason}"
+        return False, "The last scheduled backups succeeded."
+    which = "point-in-time recovery backup" if failure.task.startswith("ops.pitr.") else "scheduled backup"
+    return True, f"The {which} failed at {failure.at:%Y-%m-%d %H:%M} UTC: {failure.reason}"
 
 
 def drill_failed(now: datetime) -> Verdict:

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from ops.models import DrillResult, ShardHeartbeat, SweepRun
 
-BACKUP_TASK = "ops.backups.tasks.backup_scheduled"
+# The scheduled backups: the daily snapshot and, when configured, the pgBackRest job.
+BACKUP_TASKS = ("ops.backups.tasks.backup_scheduled", "ops.pitr.tasks.pitr_backup_scheduled")
 SWEEP_WINDOW = timedelta(hours=1)  # sweep p99 over the runs of the last hour
 FAILED_TASKS_WINDOW = timedelta(hours=1)
 
@@ -37,16 +38,19 @@ def backup_newest_age_seconds(now: datetime | None = None) -> float | None:
 class BackupFailure:
     at: datetime
     reason: str
+    task: str
 
 
 def backup_last_failure() -> BackupFailure | None:
-    """The scheduled backup's latest run when it failed (None when it succeeded or never ran)."""
+    """The latest failed run among the scheduled backups whose latest run failed (None when each succeeded or never ran)."""
     from django_q.models import Task
 
-    latest = Task.objects.filter(func=BACKUP_TASK).order_by("-stopped").values("success", "stopped", "result").first()
-    if latest is None or latest["success"]:
-        return None
-    return BackupFailure(at=latest["stopped"], reason=str(latest["result"] or "")[:300])
+    failures = []
+    for func in BACKUP_TASKS:
+        latest = Task.objects.filter(func=func).order_by("-stopped").values("success", "stopped", "result").first()
+        if latest is not None and not latest["success"]:
+            failures.append(BackupFailure(at=latest["stopped"], reason=str(latest["result"] or "")[:300], task=func))
+    return max(failures, key=lambda failure: failure.at, default=None)
 
 
 def drills_latest() -> list[DrillResult]:
