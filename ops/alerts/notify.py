@@ -18,7 +18,7 @@ from django.core.mail import send_mail
 logger = logging.getLogger(__name__)
 DISCORD, EMAIL = "discord", "email"
 WEBHOOK_TIMEOUT = 10
-USER_AGENT = "Guildhall alerts (https://github.com/guildhall, 1.0)"
+USER_AGENT = "Guildhall-alerts/1.0"
 
 
 def channels_configured() -> list[str]:
