@@ -232,6 +232,7 @@ class Gateway:
             # Not resumable: op 9 with d=false makes the client identify afresh.
             await conn.send({"op": 9, "s": None, "t": None, "d": False})
             return
+        self.state.record("resumes", {"session_id": data.get("session_id"), "seq": data.get("seq")})
         old = session.conn
         session.conn, conn.session = conn, session
         session.sent = seq
@@ -341,6 +342,18 @@ class Gateway:
             # Detach first: whatever is dispatched from now on waits for the RESUME.
             session.conn = None
             await conn.send({"op": 7, "s": None, "t": None, "d": None})
+            count += 1
+        return count
+
+    async def drop(self, shard_id: int | None = None) -> int:
+        """Close attached sockets with 4000 (an error the client resumes after); events wait in history."""
+        count = 0
+        for session in list(self.sessions.values()):
+            conn = session.conn
+            if conn is None or not session.alive or (shard_id is not None and (session.shard or (0, 1))[0] != shard_id):
+                continue
+            session.conn = None
+            await conn.close(4000, "Unknown error.")
             count += 1
         return count
 

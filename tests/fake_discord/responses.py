@@ -134,7 +134,12 @@ def form_error(field_path: str, code: str, message: str) -> web.Response:
 
 
 def too_many_requests(retry_after: float, global_: bool, scope: str, bucket: str) -> web.Response:
-    """A 429 that discord.py accepts as a real rate limit (Via header, JSON retry_after)."""
+    """A 429 that discord.py accepts as a real rate limit (Via header, JSON retry_after).
+
+    A route's 429 keeps the bucket's headers (requests left): Discord's shape for a sub-limit
+    on one resource, so it holds back this request and not the whole bucket (the enforced
+    limits of tests.fake_discord.ratelimits send ``Remaining: 0`` when a bucket is empty).
+    """
     headers = {
         "Via": "1.1 google",
         "Retry-After": str(max(1, int(retry_after + 0.999))),
@@ -143,15 +148,7 @@ def too_many_requests(retry_after: float, global_: bool, scope: str, bucket: str
     if global_:
         headers["X-RateLimit-Global"] = "true"
     else:
-        headers.update(
-            {
-                "X-RateLimit-Limit": str(RATE_LIMIT),
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
-                "X-RateLimit-Reset-After": f"{retry_after:.3f}",
-                "X-RateLimit-Bucket": bucket,
-            }
-        )
+        headers.update(rate_limit_headers(bucket))
     body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": global_, "code": 0}
     return json_response(body, 429, headers)
 

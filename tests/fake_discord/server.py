@@ -18,8 +18,10 @@ from aiohttp import web
 
 from . import payloads, rest
 from .commands import build_slash
+from .faults import Faults
 from .gateway import Gateway
 from .models import FakeGuild, FakeUser, next_snowflake
+from .ratelimits import RateLimiter, RateLimits
 from .state import PRIVILEGED_INTENTS, FakeState, Rule
 
 CALL_TIMEOUT = 10
@@ -43,6 +45,7 @@ class FakeDiscord:
         enforce_permissions: bool = True,
         recommended_shards: int = 1,
         host: str = "127.0.0.1",
+        rate_limits: RateLimits | None = None,
     ) -> None:
         bot_user = bot_user or FakeUser(id=next_snowflake(), name="Guildhall", bot=True)
         self.state = FakeState(
@@ -55,6 +58,9 @@ class FakeDiscord:
             enforce_permissions=enforce_permissions,
             recommended_shards=recommended_shards,
         )
+        # Off unless asked for: the default headers never make discord.py wait (see responses.py).
+        self.state.rate_limiter = RateLimiter(rate_limits, self.state) if rate_limits is not None else None
+        self.state.faults = Faults(self.state)
         self.gateway = Gateway(self.state)
         self.host = host
         self.port: int | None = None
@@ -175,6 +181,12 @@ class FakeDiscord:
         doc="Every REST request: method, path, status, at (epoch seconds, when answered).",
     )
     edits = property(lambda self: self.state.snapshot("edits"), doc="PATCH /channels/{c}/messages/{m} bodies.")
+    rate_limited = property(
+        lambda self: self.state.snapshot("rate_limited"),
+        doc="Every 429 the enforced rate limits sent: bucket, major, global, fresh (unavoidable), retry_after, at.",
+    )
+    faulted = property(lambda self: self.state.snapshot("faulted"), doc="Requests a fault switch answered.")
+    resumes = property(lambda self: self.state.snapshot("resumes"), doc="RESUMEs received: session_id, seq.")
     deletions = property(lambda self: self.state.snapshot("deletions"), doc="Deleted channel messages.")
 
     @property
@@ -285,6 +297,29 @@ class FakeDiscord:
     def invalidate_sessions(self) -> None:
         """Send op 9 INVALID_SESSION (not resumable): the client must identify again."""
         self._call(self.gateway.invalidate_sessions())
+
+    def set_rate_limits_enabled(self, enabled: bool) -> None:
+        """Switch the enforced rate limits off or on again (a fake made with ``rate_limits=``)."""
+        if self.state.rate_limiter is None:
+            raise RuntimeError("this FakeDiscord was made without rate_limits=")
+        self.state.rate_limiter.enabled = enabled
+
+    def fault(
+        self,
+        kind: str,
+        seconds: float,
+        *,
+        method: str = "*",
+        path_regex: str = r".*",
+        hang: float = 1.0,
+        retry_after: float = 0.5,
+    ) -> None:
+        """For ``seconds`` from now, answer matching requests with a 500, a 429, or (``"timeout"``) nothing."""
+        self.state.faults.add(kind, seconds, method=method, path_regex=path_regex, hang=hang, retry_after=retry_after)
+
+    def drop_gateway(self, shard_id: int | None = None) -> int:
+        """Close the gateway sockets abruptly (code 4000, resumable); returns how many were closed."""
+        return self._call(self.gateway.drop(shard_id))
 
     def rate_limit_next(
         self,
