@@ -15,6 +15,7 @@ from __future__ import annotations
 import configparser
 import json
 import logging
+import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -90,15 +91,14 @@ def stanza() -> Stanza:
     )
 
 
+def _argv(target: Stanza, args: tuple[str, ...]) -> list[str]:
+    command = shlex.split(settings.PITR_PGBACKREST_COMMAND)
+    return [*run_as(target.config), *command, f"--config={target.config}", f"--stanza={target.name}", *args]
+
+
 def pgbackrest(target: Stanza, *args: str, timeout: float = 3600) -> str:
     """Run one pgbackrest command for the stanza; its stdout, or PitrFailed with its last words."""
-    argv = [
-        *run_as(target.config),
-        *shlex.split(settings.PITR_PGBACKREST_COMMAND),
-        f"--config={target.config}",
-        f"--stanza={target.name}",
-        *args,
-    ]
+    argv = _argv(target, args)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
@@ -109,6 +109,34 @@ def pgbackrest(target: Stanza, *args: str, timeout: float = 3600) -> str:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
         raise PitrFailed(f"pgbackrest {args[0]} failed (exit {done.returncode}): {' '.join(said[-3:])}")
     return done.stdout
+
+
+def pgbackrest_followed(target: Stanza, *args: str, progress: Progress) -> None:
+    """Run a long pgbackrest command (backup, restore), saying how far it is every 10%."""
+    if progress is None:
+        pgbackrest(target, *args, timeout=24 * 3600)
+        return
+    # At log level detail pgBackRest prints one line per file copied, ending "(size, NN.NN%)".
+    argv = _argv(target, (*args, "--log-level-console=detail"))
+    try:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except FileNotFoundError:
+        raise PitrFailed(f"{argv[0]} is not installed (Debian: apt-get install pgbackrest)") from None
+    said: list[str] = []
+    step = 0
+    assert process.stdout is not None
+    for line in process.stdout:
+        said = [*said[-4:], line.strip()]
+        found = _PERCENT.search(line)
+        if found and float(found.group(1)) >= step + 10:
+            step = int(float(found.group(1)) // 10 * 10)
+            progress(f"pgbackrest {args[0]}: {step}% of the files")
+    if process.wait() != 0:
+        errors = [line for line in said if "ERROR" in line] or said
+        raise PitrFailed(f"pgbackrest {args[0]} failed (exit {process.returncode}): {' '.join(errors[-3:])}")
+
+
+_PERCENT = re.compile(r", ([0-9.]+)%\)")
 
 
 def _when(epoch: int | None) -> datetime | None:
@@ -231,7 +259,7 @@ def backup(kind: str, *, progress: Progress = None) -> dict:
     target = stanza()
     if progress:
         progress(f"pgbackrest backup --type={kind} of {target.pg_path} into {target.repository}")
-    pgbackrest(target, "backup", f"--type={kind}")
+    pgbackrest_followed(target, "backup", f"--type={kind}", progress=progress)
     rows = backups(json.loads(pgbackrest(target, "info", "--output=json", timeout=60))[0])
     logger.info("pgBackRest %s backup %s made", kind, rows[-1]["label"])
     return rows[-1]
@@ -276,7 +304,7 @@ def restore(moment: datetime, into: str, *, progress: Progress = None) -> None:
     stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     say(f"restoring {target.name} to {stamp} into {scratch.datadir} (pgbackrest restore --type=time)")
     try:
-        pgbackrest(
+        pgbackrest_followed(
             target,
             "restore",
             "--type=time",
@@ -285,6 +313,7 @@ def restore(moment: datetime, into: str, *, progress: Progress = None) -> None:
             f"--pg1-path={scratch.datadir}",
             # The scratch cluster must never push its own WAL into the live stanza's repository.
             "--archive-mode=off",
+            progress=say,
         )
     except PitrError as exc:
         raise PitrFailed(f"{exc}; {scratch.datadir} may hold a partial restore: remove it before trying again") from None

@@ -33,7 +33,8 @@ from ops.pitr import pgbackrest
 from ops.pitr.tasks import pitr_backup_kind, pitr_backup_scheduled
 from ops.schedules import PITR_BACKUP_SCHEDULE
 
-pytestmark = pytest.mark.postgres
+# All marked django_db, so that pytest-django's ordering keeps them together and the primary is made once.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "deploy" / "pitr" / "pgbackrest.sh"
@@ -172,6 +173,7 @@ def test_it_restores_exactly_the_rows_written_before_the_moment(primary):
     into = f"postgres://postgres@127.0.0.1:{port}/guildhall?datadir={primary.base}/restored"
     done = primary.manage("pitr_restore", "--to", moment.strftime("%Y-%m-%d %H:%M:%S.%f"), "--into", into, timeout=300)
     assert "restoring drill to" in done.stdout and "ready: postgres://postgres@127.0.0.1" in done.stdout
+    assert "pgbackrest restore: 90% of the files" in done.stdout  # progress, as the files come back
 
     query = f"SELECT member_id FROM commands_cookiebalance WHERE guild_id = {GUILD} ORDER BY member_id"
     assert [row[0] for row in primary.sql(query, dbname="guildhall", port=port)] == [1, 2, 3, 4, 5]
@@ -243,7 +245,6 @@ def test_it_refuses_the_live_database(configured):
     assert not elsewhere.exists() and (configured.datadir / "postmaster.pid").exists()
 
 
-@pytest.mark.django_db
 def test_it_shows_the_window_on_the_backups_page_to_staff_only(primary, settings, client):
     settings.PITR_PGBACKREST_STANZA, settings.PITR_PGBACKREST_CONFIG = primary.stanza, str(primary.config)
     label = pgbackrest.backups(pgbackrest_info(primary))[0]["label"]
@@ -261,7 +262,6 @@ def test_it_shows_the_window_on_the_backups_page_to_staff_only(primary, settings
     assert str(primary.base / "repo") not in page  # the repository's path is for superusers
 
 
-@pytest.mark.django_db
 def test_it_schedules_the_backup_job_only_when_configured(primary, settings):
     settings.PITR_PGBACKREST_STANZA, settings.PITR_PGBACKREST_CONFIG = "", ""
     call_command("setup_schedules", stdout=open(os.devnull, "w"))
@@ -309,7 +309,7 @@ def s3_store(tmp_path):
         + ["-days", "1", "-subj", "/CN=127.0.0.1"]
     )
     http_port, tls_port = _free_port(), _free_port()
-    processes = [
+    processes: list[subprocess.Popen] = [
         subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(http_port)],
             stdout=subprocess.DEVNULL,
