@@ -47,9 +47,10 @@ _pinned: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_pinned",
 @dataclass(frozen=True)
 class ReplicaHealth:
     usable: bool
-    reason: str  # why reads are on the primary; "" when usable
+    reason: str  # why reads are on the primary ("" when usable); shown without login by /health/ready
     lag_s: float | None
     checked_at: float  # time.monotonic()
+    detail: str = ""  # for the log only: the driver's message names the replica's host and port
 
 
 _health: ReplicaHealth | None = None
@@ -102,7 +103,7 @@ def _check() -> ReplicaHealth:
         if fresh.usable:
             logger.info("reads that tolerate lag go to the replica (%.1f s behind)", fresh.lag_s or 0.0)
         else:
-            logger.warning("reads moved to the primary: %s", fresh.reason)
+            logger.warning("reads moved to the primary: %s%s", fresh.reason, f" ({fresh.detail})" if fresh.detail else "")
     _health = fresh
     return fresh
 
@@ -172,8 +173,8 @@ def replica_probe() -> ReplicaHealth:
                 if not in_recovery or behind_bytes is None or behind_bytes <= 0:
                     break
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        return ReplicaHealth(False, f"the replica does not answer ({reason})", None, started)
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        return ReplicaHealth(False, "the replica does not answer", None, started, detail=detail)
     if not in_recovery:
         return ReplicaHealth(False, "the replica is not in recovery (promoted, or not a replica)", None, started)
     if behind_bytes is not None and behind_bytes <= 0:

@@ -255,6 +255,7 @@ def test_it_falls_back_to_the_primary_while_the_replica_is_down(product):
             assert f"answering {balances.removeprefix(drill.url)} from the primary" in drill.log.read_text()
             check = replica_check(drill)
             assert check["status"] == "warn" and "does not answer" in check["output"], check
+            assert str(pair.replica_port) not in check["output"]  # the address is logged, not shown without login
             assert requests.get(drill.url + "/health/ready", timeout=10).status_code == 200  # warn, not fail
             pair.statements_reset(("primary",))
             for path in (balances, f"{drill.url}/admin/commands/cookiebalance/", f"{drill.url}/leaderboard/{GUILD}/"):
