@@ -279,6 +279,14 @@ def test_it_falls_back_while_the_replica_lags_and_returns_when_it_catches_up(pro
     pair, client = product.pair, api(product)
     balances = f"{web.url}/api/v1/guilds/{GUILD}/cookies/balances"
     wait_for(lambda: replica_check(web)["status"] == "pass", 10, "the replica passes")
+    # An idle primary: the last replayed transaction grows older than the 2 s limit, yet the
+    # replica has everything the primary wrote, so it is 0 s behind and stays in use.
+    pair.caught_up()
+    idle = pair.sql("replica", "SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8")[0][0]
+    time.sleep(max(0.0, 2.6 - idle))
+    check = replica_check(web)
+    assert check["status"] == "pass" and check["observedValue"] == 0.0, check
+    assert pair.sql("replica", "SELECT now() - pg_last_xact_replay_timestamp() > interval '2 s'")[0][0]
     pair.sql("replica", "SELECT pg_wal_replay_pause()")
     try:
         pair.sql("primary", "UPDATE commands_cookiebalance SET balance = 77 WHERE guild_id = %s AND member_id = 500", [GUILD])
