@@ -181,6 +181,18 @@ def shards_state() -> list[ShardState]:
     return [ShardState(hb, (now - hb.last_seen).total_seconds()) for hb in ShardHeartbeat.objects.order_by("shard_id")]
 
 
+def shards_missing(shards: list[ShardState]) -> list[int]:
+    """Shard ids that never sent a heartbeat although the newest heartbeat's shard count has them.
+
+    Discord gives such a shard's guilds to it alone, so they go unanswered while the other
+    shards look healthy.
+    """
+    if not shards:
+        return []
+    newest = max(shards, key=lambda shard: shard.heartbeat.last_seen).heartbeat
+    return sorted(set(range(newest.shard_count)) - {shard.heartbeat.shard_id for shard in shards})
+
+
 def bot_heartbeat_age() -> float | None:
     """Seconds since the newest shard heartbeat (None when no shard ever reported)."""
     newest = ShardHeartbeat.objects.aggregate(at=Max("last_seen"))["at"]

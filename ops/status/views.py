@@ -43,6 +43,7 @@ def status(request):
         "queue": selectors.q2_queue(),
         "schedules": selectors.schedules_state(),
         "shards": shards,
+        "shards_missing": selectors.shards_missing(shards),
         "bot_configured": bool(settings.DISCORD_TOKEN),
         "bot_running": any(shard.running for shard in shards),
         "stale_after": selectors.HEARTBEAT_STALE_SECONDS,

@@ -21,7 +21,7 @@ from django.test import Client
 from commands.services import command_create
 from ops.models import ShardHeartbeat
 from tests.bots.conftest import ADMIN, ALICE, BOT
-from tests.bots.shard_fixtures import SHARD_COUNT, owner, running_shards, typical_guilds
+from tests.bots.shard_fixtures import SHARD_COUNT, Shards, owner, running_shards, typical_guilds
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.shards import deliveries, guild_ids_on_shards, shard_sessions
 
@@ -147,6 +147,29 @@ def test_the_status_page_shows_each_shards_heartbeat_guilds_and_latency(sharded_
         )
         assert all(cell in page for cell in cells), (cells, page)
     assert page.count('gh-badge gh-pass">running</span></td>') == SHARD_COUNT
+
+
+def test_the_status_page_names_a_shard_that_never_started_whose_guilds_go_unanswered(sharded_fake, tmp_path):
+    fake = sharded_fake
+    for guild_id in GUILD_IDS:
+        command_create(guild_id=guild_id, name="echo", template="echo {0}", author_id=ADMIN.id)
+    alone = Shards(fake, tmp_path)
+    try:
+        alone.start(0)  # SHARD_COUNT=2, but nobody runs shard 1
+        assert fake.wait_for_ready_sent(30), alone.logs()
+        ours, orphan = next(g for g in GUILD_IDS if owner(g) == 0), next(g for g in GUILD_IDS if owner(g) == 1)
+        ask(fake, ours, "heard")
+        send(fake, orphan, "unheard")
+        fake.wait_for(lambda: ShardHeartbeat.objects.filter(shard_id=0, shard_count=SHARD_COUNT).exists(), timeout=10)
+        client = Client()
+        client.force_login(User.objects.create_user("ops", password="pw-ops-12345", is_staff=True))
+        page = " ".join(client.get("/admin/ops/status/").content.decode().split())
+        assert "missing</span> Shard 1 never sent a heartbeat, so its guilds get no answers" in page, page
+        assert "<code>SHARD_IDS=1</code>" in page
+        time.sleep(0.5)
+        assert echoes(fake, "unheard") == []  # what the page says: nobody answers shard 1's guilds
+    finally:
+        alone.stop()
 
 
 class Traffic(threading.Thread):
