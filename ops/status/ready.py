@@ -20,7 +20,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.checks import FAIL, PASS, WARN, level, worst
-from config.replicas import replica_configured, replica_ready
 from config.db_unavailable import database_probe
 from config.replicas import replica_configured, replica_ready
 from ops.status import selectors
@@ -108,8 +107,6 @@ def _checks() -> list[tuple[str, str, Callable[[], Reading]]]:
     if settings.DISCORD_TOKEN:
         checks.append(("bot:heartbeatAge", "component", bot_ready))
     checks.append(("disk:free", "system", disk_ready))
-    if replica_configured():  # DATABASE_REPLICA_URL: warns while reads fall back to the primary
-        checks.append(("replica:lag", "datastore", replica_ready))
     if replica_configured():  # DATABASE_REPLICA_URL: warns while reads fall back to the primary
         checks.append(("replica:lag", "datastore", replica_ready))
     if _alerts_firing_any():  # listed while an alert fires (ops.alerts), as a warning naming them
