@@ -81,7 +81,7 @@ def note_failure(exc: BaseException) -> bool:
     if not is_transient(exc):
         return False
     if getattr(exc.__cause__, "sqlstate", None) not in ("40001", "40P01"):  # not a deadlock or serialization failure
-        _state.update(suspect=True, up=False, probed_at=time.monotonic())
+        _state.update(suspect=True, up=False, probed_at=0.0)  # the next request probes: a blip costs one probe
         for conn in connections.all(initialized_only=True):
             conn.close_if_unusable_or_obsolete()
     return True
