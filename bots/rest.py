@@ -1,7 +1,8 @@
 """Discord's REST API for the worker: a logged-in client and posts, no gateway (roles: bots.role_changes).
 
 Built on discord.py's own HTTP client, which keeps Discord's per-route and global rate
-limits (it waits out 429 ``retry_after``) and backs off on 5xx. Posts carry a nonce with
+limits (it waits out 429 ``retry_after``) and backs off on 5xx; bots.ratelimit shares the
+limits with every other process before each request. Posts carry a nonce with
 ``enforce_nonce`` so that a send repeated after a crash is not posted twice.
 """
 
@@ -15,6 +16,7 @@ import discord
 from discord.http import HTTPClient, handle_message_parameters
 from django.conf import settings
 
+from bots.ratelimit import SharedRateLimits, shared_rate_limits
 from bots.runtime import apply_endpoints
 
 logger = logging.getLogger(__name__)
@@ -34,18 +36,24 @@ class DiscordRest:
     def __init__(self, token: str | None = None) -> None:
         self.token = token or settings.DISCORD_TOKEN
         self._dm_channels: dict[int, int] = {}
+        self.rate_limits: SharedRateLimits | None = None
 
     async def __aenter__(self) -> DiscordRest:
         if not self.token:
             raise RuntimeError("DISCORD_TOKEN is not set")
         apply_endpoints()
-        self.http = HTTPClient(asyncio.get_running_loop())
+        # Discord's limits counted with every other process (Redis) before each request.
+        self.rate_limits = shared_rate_limits()
+        trace = self.rate_limits.trace_config() if self.rate_limits is not None else None
+        self.http = HTTPClient(asyncio.get_running_loop(), http_trace=trace)
         await self.http.static_login(self.token)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if getattr(self, "http", None) is not None:
             await self.http.close()
+        if self.rate_limits is not None:
+            await self.rate_limits.close()
 
     async def post(
         self,
