@@ -17,3 +17,7 @@ class PitrRefused(PitrError):
 
 class PitrFailed(PitrError):
     """pgBackRest, Litestream or the scratch server failed; the message carries their last words."""
+
+
+class RecoveryBeyondArchive(PitrFailed):
+    """Recovery reached the end of the archived WAL without finding a commit after the moment."""

@@ -27,7 +27,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
-from ops.pitr.errors import PitrError, PitrFailed, PitrNotConfigured, PitrRefused
+from ops.pitr.errors import PitrError, PitrFailed, PitrNotConfigured, PitrRefused, RecoveryBeyondArchive
 from ops.pitr.scratch import ScratchTarget, run_as, scratch_check, scratch_parse, scratch_prepare, scratch_start
 from ops.pitr.window import RecoveryWindow
 
@@ -303,20 +303,30 @@ def restore(moment: datetime, into: str, *, progress: Progress = None) -> None:
     scratch_prepare(scratch, owner_of=target.config)
     stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     say(f"restoring {target.name} to {stamp} into {scratch.datadir} (pgbackrest restore --type=time)")
+    _restore_files(target, scratch, ["--type=time", f"--target={stamp}", "--target-action=promote"], progress=say)
+    say("files restored; starting the scratch cluster and replaying WAL to that moment")
+    try:
+        outcome = scratch_start(scratch, owner_of=target.config, progress=say)
+    except RecoveryBeyondArchive:
+        # PostgreSQL stops at the first commit after the moment; none is archived yet (the moment is
+        # near the window's end), so every archived change precedes it: the archive's end is that moment.
+        say("nothing committed after that moment is archived yet: restoring to the end of the archived WAL instead")
+        # Recovery to the end of the archive promotes by itself once no more WAL is found.
+        _restore_files(target, scratch, ["--type=default", "--delta"], progress=say)
+        outcome = scratch_start(scratch, owner_of=target.config, progress=say)
+    say(f"ready: {outcome}")
+
+
+def _restore_files(target: Stanza, scratch: ScratchTarget, recovery: list[str], *, progress: Progress) -> None:
     try:
         pgbackrest_followed(
             target,
             "restore",
-            "--type=time",
-            f"--target={stamp}",
-            "--target-action=promote",
+            *recovery,
             f"--pg1-path={scratch.datadir}",
             # The scratch cluster must never push its own WAL into the live stanza's repository.
             "--archive-mode=off",
-            progress=say,
+            progress=progress,
         )
     except PitrError as exc:
         raise PitrFailed(f"{exc}; {scratch.datadir} may hold a partial restore: remove it before trying again") from None
-    say("files restored; starting the scratch cluster and replaying WAL to that moment")
-    outcome = scratch_start(scratch, owner_of=target.config, progress=say)
-    say(f"ready: {outcome}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ops.pitr.errors import PitrFailed, PitrRefused
+from ops.pitr.errors import PitrFailed, PitrRefused, RecoveryBeyondArchive
 
 FORMS = "postgres://[user@]127.0.0.1:PORT/[dbname]?datadir=/empty/dir, or /empty/dir"
 
@@ -136,7 +136,7 @@ def _raise_stopped(log: Path, stderr: str) -> None:
     tail = _log_tail(log)
     if "before configured recovery target was reached" in tail:
         # PostgreSQL stops at the first commit after the moment; without one in the archive it cannot stop.
-        raise PitrFailed(
+        raise RecoveryBeyondArchive(
             "recovery reached the end of the archived WAL before that moment: nothing committed after it has "
             "been archived yet (the newest WAL is archived within archive_timeout). Choose an earlier moment, "
             f"or wait and try again into a new directory. Server log: {log}"
@@ -144,9 +144,25 @@ def _raise_stopped(log: Path, stderr: str) -> None:
     raise PitrFailed(f"the scratch cluster stopped during recovery: {tail or stderr} (log {log})")
 
 
+def _config_files_ensure(datadir: Path, owner_of: Path) -> None:
+    """Debian keeps postgresql.conf and pg_hba.conf in /etc, so a backup may hold none: give the scratch its own."""
+    files = {
+        "postgresql.conf": "# Written by pitr_restore: the backup held none (the recovery settings are in postgresql.auto.conf).\n",
+        "pg_hba.conf": "local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n",
+        "pg_ident.conf": "",
+    }
+    for name, text in files.items():
+        path = datadir / name
+        if not path.exists():
+            path.write_text(text)
+            if os.geteuid() == 0:
+                os.chown(path, owner_of.stat().st_uid, owner_of.stat().st_gid)
+
+
 def scratch_start(target: ScratchTarget, *, owner_of: Path, progress: Callable[[str], None]) -> str:
     """Start the restored cluster, wait until recovery reached its target and it was promoted; its URL."""
     bindir, prefix, log = _bindir(target.datadir), run_as(owner_of), target.datadir / "restore.log"
+    _config_files_ensure(target.datadir, owner_of)
     options = f"-p {target.port} -k {target.datadir} -c listen_addresses={target.host}"
     started = subprocess.run(
         [*prefix, str(bindir / "pg_ctl"), "start", "-D", str(target.datadir), "-w", "-t", "3600", "-l", str(log), "-o", options],

@@ -204,6 +204,24 @@ def _refusal(*args: str) -> CommandError:
     return raised.value
 
 
+def test_it_restores_the_latest_moment_of_the_window(configured):
+    """What the scheduled PITR drill asks for: no commit follows that moment in the archive yet."""
+    _archive_now(configured)
+    latest = pgbackrest.window().latest
+    assert latest is not None
+    port = _free_port()
+    shown = _call(
+        "pitr_restore",
+        "--to",
+        latest.isoformat(),
+        "--into",
+        f"postgres://postgres@127.0.0.1:{port}/guildhall?datadir={configured.base}/latest",
+    )
+    assert "ready: postgres://" in shown, shown
+    query = "SELECT count(*) FROM django_migrations"
+    assert configured.sql(query, dbname="guildhall", port=port) == configured.sql(query, dbname="guildhall")
+
+
 def test_it_prints_the_window_and_takes_differential_backups(configured):
     made = _call("pitr_backup", "--type", "diff")
     assert "diff backup" in made
