@@ -24,6 +24,7 @@ class Command(BaseCommand):
         "Restore the database as it was at a moment into a scratch target, never the live database. PostgreSQL "
         "(pgBackRest): --into postgres://[user@]127.0.0.1:PORT/[dbname]?datadir=/empty/dir, or --into /empty/dir "
         "(a free port is picked); the scratch cluster is left running there, promoted, with archiving off. "
+        "Run it as root or as the cluster's OS user (pgBackRest and pg_ctl run as that user). "
         "SQLite (Litestream): --into /path/to/new.sqlite3. See manage.py pitr_status for the window."
     )
 
