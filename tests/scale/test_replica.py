@@ -315,7 +315,9 @@ def test_it_says_how_to_use_the_script(replica_pair):
 
 
 def test_it_makes_a_replica_of_a_given_primary_and_removes_only_that(replica_pair, tmp_path_factory):
-    port = next(p for p in range(5460, 5470) if p not in (replica_pair.primary_port, replica_pair.replica_port) and _port_free(p))
+    first, _, last = os.environ.get("GUILDHALL_REPLICA_PORTS", "5460-5469").partition("-")
+    taken = (replica_pair.primary_port, replica_pair.replica_port)
+    port = next(p for p in range(int(first), int(last or first) + 1) if p not in taken and _port_free(p))
     directory = tempfile.mkdtemp(prefix="guildhall-replica-", dir=os.environ.get("GUILDHALL_REPLICA_TMP", "/tmp"))
     os.chmod(directory, 0o755)
     made = subprocess.run(
