@@ -1,6 +1,7 @@
 """Restore drills on a schedule: registered daily, run when BACKUP_DRILL_DAYS have passed, every result
 kept (failures with their reason), and a point-in-time recovery drill when an engine is configured
-(the real Litestream, on an installation of its own)."""
+(the real Litestream, on an installation of its own; pgBackRest on a cluster of its own), and the
+newest off-site copy when backups are kept in S3 (moto's server over HTTP)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ops.backups.errors import BackupFailed
 from ops.backups.services import backup_create
 from ops.models import DrillResult
 from tests.ops.test_pitr_litestream import _product, _sync, installation
+from tests.s3server import s3_backups, s3_server, s3_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +50,15 @@ def test_it_drills_when_due_and_keeps_each_result(backup_dir, settings):
     assert drill_scheduled().startswith("not due") and DrillResult.objects.count() == 1
     DrillResult.objects.update(started_at=timezone.now() - timedelta(days=7, minutes=1))
     assert drill_scheduled().endswith("passed") and DrillResult.objects.count() == 2
+
+
+def test_it_drills_the_newest_off_site_copy_when_backups_are_kept_in_s3(s3_backups, settings):
+    backup = backup_create(kind="scheduled")
+    assert backup.name in s3_backups.names()
+    assert not (Path(settings.BACKUP_DIR) / backup.name).exists()  # only the remote copy exists
+    assert drill_scheduled() == f"off-site copy {backup.name}: passed"
+    result = DrillResult.objects.get()
+    assert (result.source, result.passed, result.backup) == ("offsite", True, backup.name) and result.rows_compared > 0
 
 
 def test_it_keeps_a_failed_drill_with_its_reason(backup_dir):
