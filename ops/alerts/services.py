@@ -92,9 +92,10 @@ def _retry_undelivered(now: datetime) -> None:
         # Claimed like a transition: one evaluator takes the retry.
         if not AlertState.objects.filter(pk=state.pk, notice=kind).update(notice="", notice_channels=""):
             continue
-        since = state.firing_since if kind == FIRING else None
+        # Said as of the transition: when it started firing, or when it cleared.
+        at = (state.firing_since if kind == FIRING else state.cleared_at) or now
         subject, body = notice_text(
-            kind=kind, title=TITLES.get(state.name, state.name), name=state.name, detail=state.detail, since=since, now=now
+            kind=kind, title=TITLES.get(state.name, state.name), name=state.name, detail=state.detail, since=None, now=at
         )
         failed = notice_deliver(subject=subject, body=body, channels=channels)
         if failed:

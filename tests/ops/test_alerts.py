@@ -268,8 +268,10 @@ def test_it_sends_a_notice_again_when_the_webhook_failed(alerting, settings):
     alerting.fail_next("POST", r"/webhooks/.*", 400)
     (transition,) = evaluate("disk_low")
     assert transition.undelivered == ["discord"] and posts(alerting) == [] and len(mail.outbox) == 1
-    evaluate("disk_low")  # the next evaluation delivers it, and only on the channel that failed
+    started = AlertState.objects.get().firing_since
+    evaluate("disk_low", now=timezone.now() + timedelta(minutes=1))  # delivered now, only on the channel that failed
     assert len(posts(alerting)) == 1 and posts(alerting)[0].startswith("**FIRING: Disk nearly full**")
+    assert f"firing since {started:%Y-%m-%d %H:%M:%S} UTC" in posts(alerting)[0]  # as of when it started
     assert len(mail.outbox) == 1 and AlertState.objects.get().notice == ""
 
 
