@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -27,7 +28,7 @@ import discord
 import pytest
 
 from bots.rest import DiscordRest
-from tests.bots.conftest import BOT, ROOT
+from tests.bots.conftest import ADMIN, ALICE, BOB, BOT, GUILD_ID, ROOT, BotProcess, bot_env, wait_reply
 from tests.fake_discord import FakeDiscord, FakeGuild
 from tests.fake_discord.ratelimits import BucketLimit, RateLimits
 
@@ -76,13 +77,13 @@ def batches(guilds: list[FakeGuild], processes: int) -> list[list[dict]]:
     return out
 
 
-def worker_env(fake: FakeDiscord, mode: str, redis_url: str | None, tmp_path: Path) -> dict[str, str]:
+def worker_env(fake: FakeDiscord, mode: str, redis_url: str | None, tmp_path: Path, prefix: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(fake.env())
     env.update(
         {
             "DISCORD_RATE_LIMITS": mode,
-            "CACHE_KEY_PREFIX": f"rltest-{uuid.uuid4().hex[:8]}",  # a fresh view of the limits per run
+            "CACHE_KEY_PREFIX": prefix or fresh_prefix(),
             "CACHE_DIR": str(tmp_path / "cache"),
             "PYTHONUNBUFFERED": "1",
         }
@@ -92,9 +93,23 @@ def worker_env(fake: FakeDiscord, mode: str, redis_url: str | None, tmp_path: Pa
     return env
 
 
-def run_fleet(fake: FakeDiscord, work: list[list[dict]], tmp_path: Path, *, mode: str, redis_url: str | None) -> dict:
-    """Start one process per batch, release them at once, return what they and the fake saw."""
-    env = worker_env(fake, mode, redis_url, tmp_path)
+def fresh_prefix() -> str:
+    """A key prefix of its own: a fresh view of the limits for each run."""
+    return f"rltest-{uuid.uuid4().hex[:8]}"
+
+
+def run_fleet(
+    fake: FakeDiscord,
+    work: list[list[dict]],
+    tmp_path: Path,
+    *,
+    mode: str,
+    redis_url: str | None,
+    prefix: str = "",
+    meanwhile: Callable[[], None] | None = None,
+) -> dict:
+    """Start one process per batch, release them at once (then run ``meanwhile``), return what they and the fake saw."""
+    env = worker_env(fake, mode, redis_url, tmp_path, prefix)
     procs = []
     try:
         for i, batch in enumerate(work):
@@ -118,6 +133,8 @@ def run_fleet(fake: FakeDiscord, work: list[list[dict]], tmp_path: Path, *, mode
         for proc in procs:
             proc.stdin.write("go\n")
             proc.stdin.flush()
+        if meanwhile is not None:
+            meanwhile()
         results = []
         for i, proc in enumerate(procs):
             out, _ = proc.communicate(timeout=90)
@@ -198,6 +215,41 @@ def test_it_shows_four_processes_limiting_on_their_own_drawing_429s(guilds, tmp_
         assert_nothing_lost(fake, work, run)  # discord.py waits the 429s out: slower, nothing lost
     # Each process keeps 50/s on its own, so together they offer ~4x what the token may send.
     assert numbers["avoidable_429s"] >= 50, numbers
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_it_shares_the_limits_between_the_bot_and_the_workers(guilds, tmp_path):
+    """runbot's replies and two workers' role changes count in the same window: the bot's client is hooked too."""
+    chat = FakeGuild.typical(guild_id=GUILD_ID, bot_user=BOT, members=[ADMIN, ALICE, BOB], admin_ids=[ADMIN.id])
+    limits = RateLimits()
+    work = batches(guilds, 2)
+    prefix, redis_url = fresh_prefix(), os.environ["REDIS_URL"]
+    pings = 30
+    with FakeDiscord(guilds=[chat, *guilds], bot_user=BOT, rate_limits=limits) as fake:
+        env = bot_env(fake, CACHE_KEY_PREFIX=prefix, DISCORD_RATE_LIMITS="shared", REDIS_URL=redis_url)
+        bot = BotProcess(env, tmp_path / "runbot.log")
+        try:
+            assert fake.wait_for_ready_sent(30), bot.log()
+            wait_reply(fake, ADMIN, "!!ping", lambda m: m["content"].startswith("Pong"), timeout=20, process=bot)
+            seen = len(fake.messages)
+
+            def chatter() -> None:  # members talk to the bot while the workers run
+                for i in range(pings):
+                    fake.send_message(GUILD_ID, chat.text_channel.id, (ALICE, BOB)[i % 2].id, "!!ping")
+
+            run = run_fleet(fake, work, tmp_path, mode="shared", redis_url=redis_url, prefix=prefix, meanwhile=chatter)
+            fake.wait_for(
+                lambda: sum(m["content"].startswith("Pong") for m in fake.messages[seen:]) >= pings,
+                timeout=30,
+                message="the bot's replies",
+            )
+            assert_nothing_lost(fake, work, run)
+            limited = fake.rate_limited
+        finally:
+            bot.stop()
+    print(f"runbot + 2 workers: {len(run['requests'])} role requests, {pings} replies, 429s: {limited}")
+    assert [r for r in limited if not r["fresh"]] == []
 
 
 @pytest.mark.parametrize("redis_url", [None, "redis://127.0.0.1:9/0"], ids=["no-redis", "redis-unreachable"])
