@@ -156,9 +156,9 @@ if [[ -n "$S3_BUCKET" || -n "$S3_ENDPOINT" ]]; then
     [[ "$REPO_PATH" == /* ]] || REPO_PATH="/$REPO_PATH"
 else
     [[ -n "$REPO_PATH" ]] || REPO_PATH=/var/lib/pgbackrest
+    REPO_PATH="$(realpath -m "$REPO_PATH")"
+    [[ "$REPO_PATH" != "$PGDATA_DIR" && "$REPO_PATH" != "$PGDATA_DIR"/* ]] || bad_usage "the repository must not be inside the data directory"
     mkdir -p "$REPO_PATH"
-    REPO_PATH="$(cd "$REPO_PATH" && pwd -P)"
-    [[ "$REPO_PATH" != "$PGDATA_DIR"* ]] || bad_usage "the repository must not be inside the data directory"
 fi
 
 step "writing $CONFIG (stanza $STANZA, cluster $PGDATA_DIR on port $PORT)"
