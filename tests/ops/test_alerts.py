@@ -233,19 +233,25 @@ def test_it_holds_before_firing_and_before_clearing_so_it_never_flaps(alerting, 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_evaluators_racing_post_each_start_and_clear_once(alerting):
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=10)
 
-    def meeting(now):  # both evaluators read the same state, then race for the transition
-        barrier.wait(timeout=20)
-        return shard_silent(now)
+    def claim_together(execute, sql, params, many, context):
+        # Both evaluators have read the alert's state and now send their claim of the same transition
+        # at once (the UPDATE that sets firing_since), which is the moment a double post would happen.
+        if sql.startswith('UPDATE "ops_alertstate" SET "firing_since"'):
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+        return execute(sql, params, many, context)
 
-    racing = [Condition("shard_silent", "Bot shard silent", meeting)]
     beat = ShardHeartbeat.objects.create(shard_id=0, last_seen=timezone.now())
     won: list[str] = []
 
     def evaluator(now):
         try:
-            won.extend(t.kind for t in alerts_evaluate(now=now, conditions=racing))
+            with connections["default"].execute_wrapper(claim_together):
+                won.extend(t.kind for t in evaluate("shard_silent", now=now))
         finally:
             connections.close_all()
 
@@ -253,11 +259,13 @@ def test_two_evaluators_racing_post_each_start_and_clear_once(alerting):
         silent = round_ % 2 == 0
         ShardHeartbeat.objects.filter(pk=beat.pk).update(last_seen=timezone.now() - timedelta(seconds=600 if silent else 0))
         now = timezone.now()
+        barrier.reset()
         threads = [threading.Thread(target=evaluator, args=(now,)) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(30)
+        assert not barrier.broken, "the two evaluators did not both reach the claim"
     assert won == ["firing", "cleared", "firing", "cleared"]
     assert len(posts(alerting)) == 4 and len(mail.outbox) == 4
 
