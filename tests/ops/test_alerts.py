@@ -499,3 +499,14 @@ def test_it_fires_when_a_streaming_replica_lags_and_clears_when_it_catches_up(al
     finally:
         subprocess.run([*script, "stop", "--dir", directory], capture_output=True, timeout=90)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.django_db
+def test_the_status_reads_have_their_indexes():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        alerts = connection.introspection.get_constraints(cursor, AlertState._meta.db_table)
+        drills = connection.introspection.get_constraints(cursor, DrillResult._meta.db_table)
+    assert alerts["alert_state_firing"]["index"] and alerts["alert_state_firing"]["columns"] == ["name"]
+    assert drills["drill_result_recent"]["index"] and drills["drill_result_recent"]["columns"] == ["started_at"]
