@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots.guild_cache import GuildCache
+from bots.ratelimit import shared_rate_limits
 from config.database import is_transient
 from config.errors import ApplicationError
 
@@ -76,6 +77,26 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 
+def _store_user(state, data, cache: bool) -> discord.User:
+    """discord.py's ``store_user`` (users held weakly, by id), refreshed when the payload differs
+    in what the features show or check: name, display name, avatar, bot flag."""
+    users = state._users
+    user = users.get(int(data["id"]))
+    if user is None:
+        user = discord.User(state=state, data=data)
+        if cache:
+            users[user.id] = user
+    elif (
+        user.name != data["username"]
+        or user.global_name != data.get("global_name")
+        or user._avatar != data.get("avatar")
+        or user.bot != data.get("bot", False)
+        or user.discriminator != data.get("discriminator")
+    ):
+        user._update(data)
+    return user
+
+
 class GuildhallBot(commands.AutoShardedBot):
     """One process, one or more shards; the cogs hold the features."""
 
@@ -83,6 +104,10 @@ class GuildhallBot(commands.AutoShardedBot):
         options.setdefault("shard_count", settings.SHARD_COUNT)
         options.setdefault("shard_ids", settings.SHARD_IDS)
         options.setdefault("guild_ready_timeout", settings.DISCORD_GUILD_READY_TIMEOUT)
+        # Discord's rate limits shared with the other shards and the workers (bots.ratelimit).
+        self.rate_limits = shared_rate_limits()
+        if self.rate_limits is not None:
+            options.setdefault("http_trace", self.rate_limits.trace_config())
         super().__init__(
             command_prefix=self._prefix_for,
             intents=bot_intents(),
@@ -96,6 +121,11 @@ class GuildhallBot(commands.AutoShardedBot):
             max_messages=100,
             **options,
         )
+        # No member cache means discord.py builds a new User for each author, member and mention of
+        # every message; keep them while something holds them (as discord.py does with a member
+        # cache), refreshed from each payload that shows them changed.
+        state = self._connection
+        state.store_user = lambda data, *, cache=True: _store_user(state, data, cache)
         self.guild_cache = GuildCache()
         self.started_monotonic = time.monotonic()
         self.started_at = timezone.now()
@@ -111,11 +141,43 @@ class GuildhallBot(commands.AutoShardedBot):
         synced = await self.tree.sync()
         logger.info("loaded %d extensions; synced %d slash commands", len(EXTENSIONS), len(synced))
 
+    async def close(self) -> None:
+        await super().close()
+        if self.rate_limits is not None:
+            await self.rate_limits.close()
+
+    def dispatch(self, event_name: str, /, *args, **kwargs) -> None:
+        if event_name == "message":
+            # One task per message rather than one per listener (the bot's and each cog's): the
+            # wait_for() waiters, then on_message, which runs the cogs' listeners in turn.
+            discord.Client.dispatch(self, event_name, *args, **kwargs)
+            return
+        super().dispatch(event_name, *args, **kwargs)
+
     async def on_message(self, message: discord.Message) -> None:
-        # Cogs listen for cookies and custom commands; built-in commands go through here.
+        # Cogs listen for cookies and custom commands, each failure reported on its own to
+        # on_error as discord.py would; built-in commands go through here.
+        for listener in self.extra_events.get("on_message", ()):
+            await self._run_event(listener, "on_message", message)
         if message.author.bot:
             return
+        if message.guild is not None and not await self._names_builtin(message):
+            return  # chatter or a custom command: the parser would only end in CommandNotFound, which is ignored
         await self.process_commands(message)
+
+    async def _names_builtin(self, message: discord.Message) -> bool:
+        """Whether a guild message is the prefix followed by a built-in command's name (what
+        ``get_context`` would find): the only messages ``process_commands`` acts on. Skipping the
+        others spares every chat line and custom-command hit a Context and a dispatched error."""
+        assert message.guild is not None
+        prefix = (await self.guild_cache.settings(message.guild.id)).prefix
+        content = message.content
+        if not content.startswith(prefix):
+            return False
+        rest = content[len(prefix) :]
+        if not rest or rest[0].isspace():
+            return False  # discord.py reads an empty command name there
+        return self.get_command(rest.split(None, 1)[0]) is not None
 
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound):
