@@ -167,6 +167,8 @@ class SharedRateLimits:
                 self._redis_failed(exc)
                 continue
             if wait_ms <= 0:
+                if backend is not self.local and applies:
+                    self.local.note_sent(token_key, member)  # so that a fallback starts from this second's count
                 return backend, Ticket(route, major, discovery, member, counted)
             self.waited_ms += wait_ms
             # Spread the waiters a little: a window frees its slots one by one, not all at once.
@@ -178,6 +180,9 @@ class SharedRateLimits:
             await backend.observe(token_key, ticket, answer)
         except backend.errors as exc:
             self._redis_failed(exc)
+        if backend is not self.local:
+            # The process's own view stays warm (its buckets, its requests), for a fallback.
+            await self.local.observe(token_key, Ticket(ticket.route, ticket.major, "", ticket.member, ""), answer)
 
     # --- the aiohttp hook -----------------------------------------------------------------
     def trace_config(self) -> aiohttp.TraceConfig:

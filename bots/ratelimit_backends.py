@@ -251,6 +251,13 @@ class LocalBackend:
             hits[member] = now
         return 0, discovery, key if state is not None else ""
 
+    def note_sent(self, token_key: str, member: str) -> None:
+        """Count a request another backend let through in this process's global window."""
+        now, hits = self._now(), self.hits[token_key]
+        for old in [m for m, at in hits.items() if at <= now - GLOBAL_WINDOW_MS - self.margin_ms]:
+            del hits[old]
+        hits[member] = now
+
     async def observe(self, token_key: str, ticket: Ticket, answer: Answer | None) -> None:
         now = self._now()
         discovering = bool(ticket.discovery)

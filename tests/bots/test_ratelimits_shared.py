@@ -17,8 +17,10 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -279,6 +281,54 @@ def test_it_keeps_one_process_inside_the_limits_without_redis(guilds, tmp_path, 
         numbers = figures(run, limits)
         print(f"one process, {redis_url or 'no Redis'}: {numbers}")
         assert_nothing_lost(fake, work, run)
+    assert numbers["avoidable_429s"] == 0, run["rate_limited"]
+    assert numbers["ratio"] >= 0.9, numbers
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of the test's own on a free port (the test stops it mid-run)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen([*args, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        yield server, url
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(5)
+
+
+def test_it_falls_back_to_the_process_when_redis_stops_mid_run(guilds, tmp_path, own_redis):
+    server, url = own_redis
+    limits = RateLimits()
+    work = [[c for batch in batches(guilds, 2) for c in batch]]
+
+    def stop_redis() -> None:
+        time.sleep(1.0)  # about half of the batch is through
+        server.kill()
+        server.wait(5)
+
+    with FakeDiscord(guilds=guilds, bot_user=BOT, rate_limits=limits) as fake:
+        run = run_fleet(fake, work, tmp_path, mode="shared", redis_url=url, meanwhile=stop_redis)
+        numbers = figures(run, limits)
+        print(f"one process, Redis stopped after 1 s: {numbers}")
+        assert_nothing_lost(fake, work, run)
+    assert "limiting in this process for now" in (tmp_path / "worker0.log").read_text()
     assert numbers["avoidable_429s"] == 0, run["rate_limited"]
     assert numbers["ratio"] >= 0.9, numbers
 
