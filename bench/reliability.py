@@ -1,7 +1,7 @@
 """RPO and RTO of Guildhall's recovery paths, measured in one run on this machine.
 
     .venv/bin/python bench/reliability.py [--size-mb 1024] [--load-seconds 20] [--rate 50] [--trials 3]
-        [--pg-load-seconds 150] [--archive-timeout 60] [--only rpo|rto] [--port-base 5450]
+        [--pg-load-seconds 150] [--archive-timeout 60] [--only rpo-sqlite,rpo-pg,rto-pg,rto-sqlite] [--port-base 5450]
 
 RPO: seconds of acknowledged writes lost when the machine dies under write load. A writer
 process creates custom commands through the product's service (``command_create``) at
@@ -16,10 +16,10 @@ and the seconds between the first lost write and the kill are the RPO.
   (with the daily schedule, up to 24 h);
 - Litestream: the SQLite file replicated by the Procfile's process (``litestream_config
   --replicate``), restored with ``ops.pitr.litestream.restore``;
-- pgBackRest: a cluster of its own (initdb, port ``--port-base``) configured by
+- pgBackRest: per trial a cluster of its own (initdb, port ``--port-base``) configured by
   ``deploy/pitr/pgbackrest.sh`` (``--archive-timeout``), a full backup, the load, SIGKILL of
-  the postmaster and all its children, data directory moved away, ``pgbackrest restore`` of the
-  latest into a new directory, started, counted.
+  the postmaster and all its children, data directory deleted, ``pgbackrest restore`` of the
+  latest into a new directory (archiving off), started, counted.
 
 RTO: the time to restore ``--size-mb`` of product data (``commands_cookieledger`` rows made
 with generate_series / a recursive CTE), each path from its own copy, in the same run:
@@ -218,43 +218,53 @@ class PgStanza:
         sh(*as_owner(["pgbackrest", f"--config={self.conf}", "--stanza=bench", *args]))
 
     def restore_latest(self, into: Path, port: int) -> Cluster:
-        """``pgbackrest restore`` of the newest backup plus all archived WAL into ``into``, started on ``port``."""
+        """``pgbackrest restore`` of the newest backup plus all archived WAL into ``into``, started on ``port``.
+
+        Archiving is off in the restored cluster, as ``pitr_restore`` leaves it: it must not push into the repository.
+        """
         into.mkdir()
         give_to_owner(into)
-        self.pgbackrest("restore", f"--pg1-path={into}")
+        self.pgbackrest("restore", f"--pg1-path={into}", "--archive-mode=off")
         restored = Cluster(into, port)
-        restored.configure()  # its own port and socket; archiving stays as restored
+        restored.configure()  # its own port and socket
         restored.start()
         return restored
 
-    def promote_restored(self, restored: Cluster) -> None:
-        """The restored cluster becomes cluster A again (same path and port) for the next trial."""
-        restored.stop()
-        shutil.rmtree(self.cluster.data, ignore_errors=True)
-        restored.data.rename(self.cluster.data)
-        self.cluster.configure()
-        self.cluster.start()
+    def archiver(self) -> str:
+        return self.cluster.psql(
+            "SELECT last_archived_wal || ' at ' || last_archived_time || ', failed ' || failed_count FROM pg_stat_archiver"
+        )
+
+    def remove(self) -> None:
+        self.cluster.remove()
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
-def rpo_pg(stanza: PgStanza, args, trial: int) -> dict:
-    prefix = f"p{trial}w"
-    writer = Writer(stanza.env, stanza.base / f"writes{trial}.log", prefix, args.rate, 2)
-    time.sleep(args.pg_load_seconds)
-    killed_at = time.time()
-    stanza.cluster.kill9()
-    writer.process.send_signal(signal.SIGKILL)
-    writer.process.wait()
-    acked = writer.acked()
-    lost_dir = stanza.base / f"lost{trial}"
-    stanza.cluster.data.rename(lost_dir)  # the data directory is gone
-    started = time.monotonic()
-    restored = stanza.restore_latest(stanza.base / f"restored{trial}", args.port_base + 2)
-    rto = time.monotonic() - started
-    rows = restored.psql(f"SELECT name FROM commands_customcommand WHERE name LIKE '{prefix}%'", "guildhall")
-    result = loss(acked, set(rows.split()), killed_at) | {"restore_s": rto}
-    shutil.rmtree(lost_dir, ignore_errors=True)
-    stanza.promote_restored(restored)
-    return result
+def rpo_pg(base: Path, args, trial: int) -> dict:
+    """One trial on PostgreSQL: a cluster, its stanza and a full backup of its own, the load, the kill, the restore."""
+    stanza = PgStanza(base, args)
+    try:
+        stanza.pgbackrest("backup", "--type=full")
+        prefix = f"p{trial}w"
+        writer = Writer(stanza.env, base / "writes.log", prefix, args.rate, 2)
+        time.sleep(args.pg_load_seconds)
+        archived = stanza.archiver()  # the newest segment in the repository just before the kill
+        killed_at = time.time()
+        stanza.cluster.kill9()
+        writer.process.send_signal(signal.SIGKILL)
+        writer.process.wait()
+        acked = writer.acked()
+        shutil.rmtree(stanza.cluster.data)  # the data directory is gone
+        started = time.monotonic()
+        restored = stanza.restore_latest(base / "restored", args.port_base + 2)
+        rto = time.monotonic() - started
+        rows = restored.psql(f"SELECT name FROM commands_customcommand WHERE name LIKE '{prefix}%'", "guildhall")
+        replayed = [line.split("LOG:  ")[-1] for line in (restored.data / "server.log").read_text().splitlines()
+                    if "restored log file" in line or "redo done" in line][-2:]  # fmt: skip
+        restored.remove()
+        return loss(acked, set(rows.split()), killed_at) | {"restore_s": rto, "archived": f"{archived}; replayed: {replayed}"}
+    finally:
+        stanza.remove()
 
 
 # --- RTO ------------------------------------------------------------------------------------
@@ -389,7 +399,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="acknowledged writes per second asked of the writer")
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--archive-timeout", type=int, default=60, help="deploy/pitr/pgbackrest.sh --archive-timeout")
-    parser.add_argument("--only", choices=("rpo", "rto"))
+    parser.add_argument("--only", help="comma-separated parts: rpo-sqlite, rpo-pg, rto-pg, rto-sqlite (default: all)")
     parser.add_argument("--port-base", type=int, default=5450, help="clusters on this port and the next two")
     parser.add_argument("--dir", default=None, help="work directory (default: a temp dir, removed at the end)")
     args = parser.parse_args()
@@ -398,34 +408,42 @@ def main() -> None:
     give_to_owner(work)
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; load average at start {os.getloadavg()[0]:.1f}")
     print(f"args: {vars(args)}")
-    stanza = None
+    parts = set(args.only.split(",")) if args.only else {"rpo-sqlite", "rpo-pg", "rto-pg", "rto-sqlite"}
+    rows: list[list] = []
     try:
-        if args.only != "rto":
-            rows = []
-            for trial in range(1, args.trials + 1):
-                r = rpo_sqlite(work / f"sqlite{trial}", args, trial)
-                for path, label in (
-                    ("snapshot", "daily snapshot (backup_create at load start)"),
-                    ("litestream", "Litestream (1 s sync)"),
-                ):
-                    x = r[path]
-                    rows.append([label, trial, x["acked"], x["lost"], f"{x['seconds']:.2f}", f"{x['restore_s']:.1f}"])
-                shutil.rmtree(work / f"sqlite{trial}")
-            stanza = PgStanza(work / "pg", args)
-            stanza.pgbackrest("backup", "--type=full")
-            for trial in range(1, args.trials + 1):
-                x = rpo_pg(stanza, args, trial)
-                rows.append([f"pgBackRest (archive_timeout {args.archive_timeout} s)", trial, x["acked"], x["lost"],
-                             f"{x['seconds']:.2f}", f"{x['restore_s']:.1f}"])  # fmt: skip
+        for trial in range(1, args.trials + 1) if "rpo-sqlite" in parts else ():
+            r = rpo_sqlite(work / f"sqlite{trial}", args, trial)
+            for path, label in (
+                ("snapshot", "daily snapshot (backup_create at load start)"),
+                ("litestream", "Litestream (1 s sync)"),
+            ):
+                x = r[path]
+                rows.append([label, trial, x["acked"], x["lost"], f"{x['seconds']:.2f}", f"{x['restore_s']:.1f}"])
+            shutil.rmtree(work / f"sqlite{trial}")
+        for trial in range(1, args.trials + 1) if "rpo-pg" in parts else ():
+            x = rpo_pg(work / f"pg-rpo{trial}", args, trial)
+            print(f"pgBackRest trial {trial}: newest segment in the repository before the kill: {x['archived']}")
+            rows.append([f"pgBackRest (archive_timeout {args.archive_timeout} s)", trial, x["acked"], x["lost"],
+                         f"{x['seconds']:.2f}", f"{x['restore_s']:.1f}"])  # fmt: skip
+        if rows:
             table(f"RPO: SIGKILL under {args.rate:g} writes/s (SQLite {args.load_seconds:g} s, PostgreSQL {args.pg_load_seconds:g} s of load)",
                   ["path", "trial", "acked writes", "lost", "RPO (s)", "restore (s)"], rows)  # fmt: skip
-        if args.only != "rpo":
-            stanza = stanza or PgStanza(work / "pg", args)
-            headers = ["restore path", "seconds", "minutes", "data"]
-            table(f"RTO on PostgreSQL: {args.size_mb} MB", headers, rto_pg(stanza, args))
+        headers = ["restore path", "seconds", "minutes", "data"]
+        if "rto-pg" in parts:
+            stanza = PgStanza(work / "pg", args)
+            try:
+                table(f"RTO on PostgreSQL: {args.size_mb} MB", headers, rto_pg(stanza, args))
+            finally:
+                stanza.remove()
+        if "rto-sqlite" in parts:
             table(f"RTO on SQLite: {args.size_mb} MB", headers, rto_sqlite(work / "sqlite-rto", args))
     finally:
-        for sub in ("pg/a", "pg/b", "pg/restored-rto", *(f"pg/restored{i}" for i in range(1, args.trials + 1))):
+        for sub in (
+            "pg/a",
+            "pg/b",
+            "pg/restored-rto",
+            *(f"pg-rpo{i}/{d}" for i in range(1, args.trials + 1) for d in ("a", "restored")),
+        ):
             Cluster(work / sub, 0).stop()
         print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
         if not args.dir:
