@@ -5,19 +5,23 @@ dispatches it to Guildhall's handlers; replies go to a stub HTTP layer (no netwo
 
 Rows: (a) plain chat; (b) custom-command hits with the guild's commands cached;
 (c) the Praetbot pattern: load every command of the guild on each command message, then
-match; (d) one indexed query per command message through sync_to_async.
+match; (d) one indexed query per command message through sync_to_async; (e) the floor: a bare
+discord.py ``Client`` with the same intents that answers every message with a constant,
+through the same parser and stub (as fast as a discord.py bot can go). (b) and (e) run in
+alternating rounds: medians of the rates and of each pair's ratio, so a busy machine hits both alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 
 import _setup  # noqa: F401  (Django set-up)
 import discord
 from asgiref.sync import sync_to_async
 
-from bots.bot import EXTENSIONS, GuildhallBot
+from bots.bot import EXTENSIONS, GuildhallBot, bot_intents
 from commands.command_templates import RenderContext, compile_template
 from commands.models import CustomCommand
 
@@ -26,6 +30,8 @@ CHANNEL = GUILD + 1
 BOT_ID = GUILD + 2
 MEMBER = GUILD + 3
 N_COMMANDS = 10_000
+ROUNDS = 10  # (b) and (e) alternate, pairs of ROUND_MESSAGES each; medians, so a busy machine hits both alike
+ROUND_MESSAGES = 4_000
 
 
 def seed() -> None:
@@ -132,20 +138,44 @@ async def build_bot() -> tuple[GuildhallBot, StubHTTP]:
     return bot, stub
 
 
+class FloorClient(discord.Client):
+    """The floor: a bare discord.py client that answers every member's message with a constant."""
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot:
+            return
+        await message.channel.send("Hello!")
+
+
+async def build_floor() -> tuple[FloorClient, StubHTTP]:
+    client = FloorClient(intents=bot_intents(), chunk_guilds_at_startup=False)  # no gateway here to chunk through
+    await client._async_setup_hook()
+    state = client._connection
+    state.user = discord.ClientUser(state=state, data=user(BOT_ID, "Floor", True))
+    stub = StubHTTP()
+    client.http.request = stub.request
+    state.parse_guild_create(guild_payload())
+    return client, stub
+
+
 async def drain() -> None:
     current = asyncio.current_task()
     while pending := [t for t in asyncio.all_tasks() if t is not current and not t.done()]:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def run_messages(bot: GuildhallBot, contents: list[str]) -> float:
+LAST_CPU = [0.0]  # CPU seconds of the process during the last run_messages (the machine is shared: less noisy than wall time)
+
+
+async def run_messages(bot: discord.Client, contents: list[str]) -> float:
     state = bot._connection
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i, content in enumerate(contents):
         state.parse_message_create(message(i, content))
         if i % 200 == 199:
             await drain()
     await drain()
+    LAST_CPU[0] = time.process_time() - cpu
     return time.perf_counter() - start
 
 
@@ -183,13 +213,26 @@ async def main() -> None:
     )
 
     await run_messages(bot, ["!!cmd1 warm"])  # one load of the guild's commands
-    hits = [f"!!cmd{i % N_COMMANDS} some args" for i in range(20_000)]
-    stub.sent = 0
-    before = counter.count
-    elapsed = await run_messages(bot, hits)
-    assert stub.sent == len(hits), f"{stub.sent} replies for {len(hits)} commands"
-    cached_rate = len(hits) / elapsed
-    cached_queries = (counter.count - before) / len(hits)
+    floor, floor_stub = await build_floor()
+    hits = [f"!!cmd{i % N_COMMANDS} some args" for i in range(ROUND_MESSAGES)]
+    cached_rates, floor_rates, ratios = [], [], []
+    cached_cpu: list[float] = []
+    floor_cpu: list[float] = []
+    queries = 0
+    for n in range(ROUNDS):
+        order = [(bot, stub), (floor, floor_stub)]
+        for target, target_stub in order if n % 2 == 0 else order[::-1]:
+            target_stub.sent = 0
+            before = counter.count
+            elapsed = await run_messages(target, hits)
+            assert target_stub.sent == len(hits), f"{target_stub.sent} replies for {len(hits)} messages"
+            (cached_rates if target is bot else floor_rates).append(len(hits) / elapsed)
+            (cached_cpu if target is bot else floor_cpu).append(len(hits) / LAST_CPU[0])
+            if target is bot:
+                queries += counter.count - before
+        ratios.append(cached_cpu[-1] / floor_cpu[-1])
+    cached_rate, floor_rate = statistics.median(cached_rates), statistics.median(floor_rates)
+    cached_queries = queries / (ROUNDS * len(hits))
 
     praet_n = 40
     before = counter.count
@@ -200,7 +243,7 @@ async def main() -> None:
     plain_rate = plain_n / await lookup_and_render(indexed_lookup, plain_n)
     plain_queries = (counter.count - before) / plain_n
 
-    rows.append(["(b) command hits, cache warm", f"{len(hits)}", f"{cached_rate:,.0f}", f"{cached_queries:.3f}", "1x"])
+    rows.append(["(b) command hits, cache warm", f"{ROUNDS} x {len(hits)}", f"{cached_rate:,.0f}", f"{cached_queries:.3f}", "1x"])
     rows.append(
         [
             "(c) Praetbot: load all, then match",
@@ -219,10 +262,23 @@ async def main() -> None:
             f"{cached_rate / plain_rate:,.1f}x slower",
         ]
     )
+    rows.append(
+        [
+            "(e) floor: bare discord.Client, constant reply",
+            f"{ROUNDS} x {len(hits)}",
+            f"{floor_rate:,.0f}",
+            "0.000",
+            f"(b) = {statistics.median(ratios):.2f}x floor per CPU-second (rounds {min(ratios):.2f}–{max(ratios):.2f})",
+        ]
+    )
     print_table(
         f"Message path, {N_COMMANDS:,} custom commands in the guild — {machine()}",
         ["case", "messages", "messages/s", "queries/message", "vs (b)"],
         rows,
+    )
+    print(
+        f"\n(b) {statistics.median(cached_cpu):,.0f} and (e) {statistics.median(floor_cpu):,.0f} messages per CPU-second"
+        " (medians); the ratio is each pair's, in CPU time, since others' load on the machine skews wall time"
     )
     await sync_to_async(CustomCommand.objects.filter(guild_id=GUILD).delete)()
 

@@ -1,6 +1,8 @@
 """Resident memory of `manage.py runbot` connected to a fake guild of 50,000 members,
 against a default-configured discord.py bot (member cache on, chunking at start-up) in
-the same run.
+the same run, and against discord.py alone with the bot's settings (the floor) and
+`runbot` with every web app loaded (``GUILDHALL_BOT_WEB_APPS=1``, as before the bot
+process left the web stack out).
 
     .venv/bin/python bench/runbot_memory.py [--members 50000]
 """
@@ -37,6 +39,24 @@ async def ping(ctx):
     await ctx.send(f"Pong! members cached: {sum(len(g.members) for g in bot.guilds)}")
 
 bot.run(os.environ["DISCORD_TOKEN"], log_handler=None)
+"""
+
+# The floor: discord.py alone, with the bot's intents and cache settings, answering ping.
+BARE_BOT = r"""
+import os, discord, yarl
+discord.http.Route.BASE = os.environ["DISCORD_API_BASE"]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["DISCORD_GATEWAY_URL"])
+intents = discord.Intents.none()
+intents.guilds = intents.members = intents.guild_messages = intents.message_content = intents.dm_messages = True
+client = discord.Client(intents=intents, member_cache_flags=discord.MemberCacheFlags.none(),
+                        chunk_guilds_at_startup=False, max_messages=100, guild_ready_timeout=0.1)
+
+@client.event
+async def on_message(message):
+    if message.content == "!!ping":
+        await message.channel.send("Pong! bare discord.py")
+
+client.run(os.environ["DISCORD_TOKEN"], log_handler=None)
 """
 
 
@@ -83,8 +103,17 @@ def main() -> None:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         ours = measure(fake, [sys.executable, "manage.py", "runbot"], env)
         naive = measure(fake, [sys.executable, "-c", NAIVE_BOT], env)
+        bare = measure(fake, [sys.executable, "-c", BARE_BOT], env)
+        full = measure(fake, [sys.executable, "manage.py", "runbot"], {**env, "GUILDHALL_BOT_WEB_APPS": "1"})
     rows = [
         ["manage.py runbot", f"{ours[0] / 1024:.0f}", f"{ours[1] / 1024:.0f}", ours[2]],
+        [
+            "manage.py runbot with every web app (GUILDHALL_BOT_WEB_APPS=1)",
+            f"{full[0] / 1024:.0f}",
+            f"{full[1] / 1024:.0f}",
+            full[2],
+        ],
+        ["bare discord.py, the bot's intents and cache settings", f"{bare[0] / 1024:.0f}", f"{bare[1] / 1024:.0f}", bare[2]],
         ["default discord.py bot (member cache, chunking)", f"{naive[0] / 1024:.0f}", f"{naive[1] / 1024:.0f}", naive[2]],
     ]
     print_table(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import logging
 import time
 
@@ -125,7 +127,7 @@ class GuildhallBot(commands.AutoShardedBot):
         # every message; keep them while something holds them (as discord.py does with a member
         # cache), refreshed from each payload that shows them changed.
         state = self._connection
-        state.store_user = lambda data, *, cache=True: _store_user(state, data, cache)
+        state.store_user = lambda data, *, cache=True: _store_user(state, data, cache)  # type: ignore[method-assign]
         self.guild_cache = GuildCache()
         self.started_monotonic = time.monotonic()
         self.started_at = timezone.now()
@@ -140,6 +142,17 @@ class GuildhallBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         synced = await self.tree.sync()
         logger.info("loaded %d extensions; synced %d slash commands", len(EXTENSIONS), len(synced))
+        self._trim_task = asyncio.create_task(self._return_startup_memory(), name="return-startup-memory")
+
+    async def _return_startup_memory(self) -> None:
+        """Once the guilds have arrived (a large guild's GUILD_CREATE is parsed and dropped, as no member
+        is cached), hand the freed heap back to the system: glibc keeps it otherwise, and it counts
+        as the bot's resident memory for good."""
+        await self.wait_until_ready()
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (AttributeError, OSError):  # not glibc
+            pass
 
     async def close(self) -> None:
         await super().close()

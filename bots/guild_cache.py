@@ -134,10 +134,21 @@ class GuildCache:
         entry = self._guilds[guild_id] = GuildEntry(version=version, settings=settings)
         return entry
 
+    def fresh(self, guild_id: int) -> GuildEntry | None:
+        """The guild's entry if it was checked within ``CHECK_SECONDS`` (no await: the message path's fast case)."""
+        entry = self._guilds.get(guild_id)
+        if entry is not None and time.monotonic() - entry.checked_at < CHECK_SECONDS:
+            return entry
+        return None
+
     async def settings(self, guild_id: int) -> GuildSettings:
-        return (await self.entry(guild_id)).settings
+        entry = self.fresh(guild_id)
+        return (entry if entry is not None else await self.entry(guild_id)).settings
 
     async def command(self, guild_id: int, name: str) -> CachedCommand | None:
+        entry = self.fresh(guild_id)
+        if entry is not None and entry.commands is not None:
+            return entry.commands.get(name)
         entry = await self.entry(guild_id)
         if entry.commands is None:
             loaded = await self._once("commands", guild_id, lambda: call(_load_commands, guild_id=guild_id))

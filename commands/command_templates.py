@@ -45,28 +45,36 @@ class CompiledTemplate:
     def render(self, ctx: RenderContext, rng: random.Random | None = None) -> str:
         """The reply text: at most 2,000 characters, with @everyone/@here defused."""
         choose = (rng or random).choice
-        values = {
-            "user": f"<@{ctx.user_id}>",
-            "user.name": ctx.user_name,
-            "user.id": str(ctx.user_id),
-            "channel": f"<#{ctx.channel_id}>",
-            "channel.id": str(ctx.channel_id),
-            "guild": ctx.guild_name,
-            "args": " ".join(ctx.args),
-            "cookies": "0" if ctx.cookies is None else str(ctx.cookies),
-        }
         out: list[str] = []
         for kind, value in self.parts:
             if isinstance(value, tuple):  # the options of {random: …}
                 out.append(choose(value))
             elif kind == "text":
                 out.append(value)
-            elif value in values:
-                out.append(values[value])
             else:
-                index = int(value)  # {0}…{9}, checked when the template was compiled
-                out.append(ctx.args[index] if index < len(ctx.args) else "")
+                out.append(_field_value(value, ctx))  # only the fields the template uses
         return defuse_mentions("".join(out))[:MAX_OUTPUT_LENGTH]
+
+
+def _field_value(name: str, ctx: RenderContext) -> str:
+    if name == "user":
+        return f"<@{ctx.user_id}>"
+    if name == "args":
+        return " ".join(ctx.args)
+    if name == "user.name":
+        return ctx.user_name
+    if name == "user.id":
+        return str(ctx.user_id)
+    if name == "channel":
+        return f"<#{ctx.channel_id}>"
+    if name == "channel.id":
+        return str(ctx.channel_id)
+    if name == "guild":
+        return ctx.guild_name
+    if name == "cookies":
+        return "0" if ctx.cookies is None else str(ctx.cookies)
+    index = int(name)  # {0}…{9}, checked when the template was compiled
+    return ctx.args[index] if index < len(ctx.args) else ""
 
 
 def defuse_mentions(text: str) -> str:

@@ -509,3 +509,12 @@ EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "guildhall@localhost")
+
+# --- The bot process (manage.py runbot): only what it needs (config/settings_bot.py) ---
+from config.settings_bot import bot_apps, is_bot_process  # noqa: E402
+
+if is_bot_process():
+    INSTALLED_APPS = bot_apps(INSTALLED_APPS)
+    MIDDLEWARE = []
+    AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    ROOT_URLCONF = "config.urls_bot"

@@ -6,6 +6,10 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = "Run the Discord bot (the gateway connection). Needs DISCORD_TOKEN."
+    # Django's system checks load the URLconf, the migration graph and every check module: memory the
+    # bot process keeps for good (docs/performance.md, "Bot memory"). They run with the web process
+    # and `manage.py check`; the bot serves no URLs and does not migrate.
+    requires_system_checks: list[str] = []
 
     def handle(self, *args, **options):
         if not settings.DISCORD_TOKEN:

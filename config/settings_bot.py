@@ -1,0 +1,40 @@
+"""What the bot process (``manage.py runbot``) leaves out of the web settings.
+
+The bot needs the ORM (its apps and the apps their models point at: auth for the API
+tokens' owner, contenttypes under auth), the cache and django-q2's task queue. It serves
+no pages, so the admin, sessions, messages, static files, the API framework, the metrics
+middleware, login lockout, CSP and backups stay out of its process, and out of its memory
+(docs/performance.md, "Bot memory"). ``config/settings.py`` applies this when the command
+is ``runbot``; the web, the workers and the tests keep every app.
+"""
+
+from __future__ import annotations
+
+import sys
+
+WEB_ONLY_APPS = frozenset(
+    {
+        "django.contrib.admin",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        "whitenoise.runserver_nostatic",
+        "django.contrib.staticfiles",
+        "django_prometheus",
+        "axes",
+        "csp",
+        "dbbackup",
+        "ninja",
+    }
+)
+
+
+def is_bot_process(argv: list[str] | None = None) -> bool:
+    """Whether this process is ``manage.py runbot`` (``GUILDHALL_BOT_WEB_APPS=1`` keeps the web apps)."""
+    import os
+
+    argv = sys.argv if argv is None else argv
+    return argv[1:2] == ["runbot"] and os.environ.get("GUILDHALL_BOT_WEB_APPS", "") != "1"
+
+
+def bot_apps(installed_apps: list[str]) -> list[str]:
+    return [app for app in installed_apps if app not in WEB_ONLY_APPS]

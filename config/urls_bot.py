@@ -1,0 +1,3 @@
+"""The bot process serves no pages (config/settings_bot.py): an empty URLconf for its system checks."""
+
+urlpatterns: list = []
