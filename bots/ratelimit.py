@@ -20,8 +20,10 @@ retries included, and its request-end callback sees the answer's headers before
 discord.py does. discord.py's own limiter stays underneath.
 
 Without Redis, or while Redis is unreachable, the same algorithm runs in the process's
-memory: one process behaves as the fleet does, and several processes fall back to
-per-process limits (never to none). Redis is tried again every ``REDIS_RETRY_SECONDS``.
+memory, which follows the process's own requests and answers while Redis serves, so that a
+fallback starts from the current second's count: one process behaves as the fleet does,
+and several processes fall back to per-process limits (never to none). Redis is tried
+again every ``REDIS_RETRY_SECONDS``.
 """
 
 from __future__ import annotations
