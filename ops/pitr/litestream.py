@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from config.errors import ApplicationError
+from ops.pitr.errors import PitrError, PitrNotConfigured
 from ops.pitr.window import RecoveryWindow
 
 SNAPSHOT_LEVEL = 9
@@ -40,8 +40,12 @@ FUTURE_SLACK = timedelta(seconds=5)  # clocks and the replica's whole-second tim
 Progress = Callable[[str], None]
 
 
-class LitestreamError(ApplicationError):
+class LitestreamError(PitrError):
     """A Litestream refusal or failure the admin can read and act on."""
+
+
+class LitestreamNotConfigured(LitestreamError, PitrNotConfigured):
+    pass
 
 
 def database_path() -> Path | None:
@@ -102,7 +106,7 @@ def config_text() -> str:
     """Litestream's YAML config for this installation (JSON-quoted strings are valid YAML)."""
     path = database_path()
     if not settings.LITESTREAM_REPLICA_URL or path is None:
-        raise LitestreamError(
+        raise LitestreamNotConfigured(
             "Litestream is not configured: set LITESTREAM_REPLICA_URL (file:///dir or s3://bucket/prefix)"
             + ("" if path is not None else "; it replicates the SQLite default, not PostgreSQL (use pgBackRest)")
             + "."
