@@ -206,7 +206,16 @@ def start_clusters(
     """Start one cluster per name, all on one q2 queue (as one site's clusters are), and wait for them."""
     clusters = []
     for name in names:
-        cluster_env = bot_env(fake, Q_WORKERS="2", Q_TIMEOUT="70", Q_RETRY="100", Q_CLUSTER_NAME=queue, **env)
+        # This fake enforces no rate limits, and these tests are about exactly-once: the product's
+        # own 50 requests/s hold would only make them slower (tests/bots/test_ratelimits_shared.py proves it).
+        settings_env = {
+            "Q_WORKERS": "2",
+            "Q_TIMEOUT": "70",
+            "Q_RETRY": "100",
+            "Q_CLUSTER_NAME": queue,
+            "DISCORD_RATE_LIMITS": "off",
+        }
+        cluster_env = bot_env(fake, **{**settings_env, **env})
         clusters.append(Cluster(name, cluster_env, tmp_path / f"{name}.log", command))
     for cluster in clusters:
         cluster.wait_running()
