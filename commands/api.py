@@ -165,7 +165,7 @@ def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatc
         note=body.note,
         editor_id=body.editor_id,
     )
-    return _command_or_404(guild_id, command.name)
+    return command  # as committed, aliases read inside the transaction (no query after the commit)
 
 
 @router.delete("/guilds/{guild_id}/commands/{name}", response={204: None, **refusals(404)}, tags=["commands"])

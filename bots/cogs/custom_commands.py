@@ -7,7 +7,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from bots.bot import guild_of
+from bots.bot import DATABASE_AWAY, guild_of
 from bots.checks import command_manager
 from bots.converters import WholeNumber
 from bots.db import call
@@ -22,6 +22,7 @@ from commands.services import (
     command_delete,
     command_update,
 )
+from config.database import is_transient
 
 logger = logging.getLogger(__name__)
 # The `type: ignore[arg-type]` on hybrid command decorators: discord.py 2.7's hybrid_command
@@ -77,12 +78,18 @@ class CustomCommands(commands.Cog):
                     member_id=message.author.id,
                     channel_id=message.channel.id,
                 )
+            cookies = None
+            if cached.compiled.uses_cookies:
+                cookies = await call(cookie_balance, guild_id=guild_id, member_id=message.author.id)
         except CustomCommandCooling as exc:
             await message.reply(str(exc), mention_author=False)
             return
-        cookies = None
-        if cached.compiled.uses_cookies:
-            cookies = await call(cookie_balance, guild_id=guild_id, member_id=message.author.id)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            logger.warning("custom command %s: the database is away: %s", cached.name, exc)
+            await message.reply(DATABASE_AWAY, mention_author=False)
+            return
         ctx = RenderContext(
             user_id=message.author.id,
             user_name=message.author.display_name,

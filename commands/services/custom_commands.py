@@ -9,6 +9,7 @@ import time
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from commands.command_templates import compile_template
@@ -197,6 +198,7 @@ def command_create(
         except IntegrityError:
             raise CommandExists(f"A command or alias called `{name}` already exists.") from None
         _after_commit_bump(guild_id)
+        prefetch_related_objects([command], "aliases")  # read before the commit: see command_update
     return command
 
 
@@ -253,6 +255,9 @@ def command_update(
         if changed:
             command.save(update_fields=changed)
             _after_commit_bump(guild_id)
+        # Everything a caller shows is read inside the transaction: once it has committed,
+        # no further query can fail and make a saved change look failed.
+        prefetch_related_objects([command], "aliases")
     return command
 
 

@@ -308,7 +308,12 @@ class Load:
 def test_postgresql_restarted_under_load(product: Product, cluster: Cluster):
     assert product.api("POST", json={"name": "hello", "template": "Hello from memory"}).status_code == 201
     product.say("!!hello", _reply_is("Hello from memory"))
+    # A command with a cooldown takes its cooldown in the database on every use.
+    assert product.api("POST", json={"name": "slow", "template": "Slowly"}).status_code == 201
+    assert product.api("PATCH", "/slow", json={"cooldown_seconds": 1}).status_code == 200
     product.say("!!cookies", lambda m: "cookie" in m.get("content", "").lower())
+    time.sleep(2.5)  # the bots use a change within 2 s
+    product.say("!!slow", _reply_is("Slowly"))
     with Load(product) as load:
         time.sleep(2)
         down_at = time.monotonic()
@@ -318,6 +323,7 @@ def test_postgresql_restarted_under_load(product: Product, cluster: Cluster):
         # short apology, not silence and not a traceback.
         product.say("!!hello", _reply_is("Hello from memory"))
         apology = product.say("!!cookies", lambda m: m.get("content", "").startswith("Sorry"))["content"]
+        assert product.say("!!slow", lambda m: m.get("content") in ("Slowly", apology))["content"] == apology
         time.sleep(max(0.0, 8 - (time.monotonic() - down_at)))
         up_at = time.monotonic()
         cluster.start()
