@@ -163,16 +163,19 @@ class ProductionWeb(Web):
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"gunicorn exited:\n{log.read_text()}"
-            try:
-                requests.get(self.url + "/health", timeout=5)
-                return
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"gunicorn did not answer in 30 s:\n{log.read_text()}")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, f"gunicorn exited:\n{log.read_text()}"
+                try:
+                    requests.get(self.url + "/health", timeout=5)
+                    return
+                except requests.RequestException:
+                    time.sleep(0.1)
+            raise AssertionError(f"gunicorn did not answer in 30 s:\n{log.read_text()}")
+        except BaseException:
+            self.stop()  # never left running
+            raise
 
 
 @dataclass
