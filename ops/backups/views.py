@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.errors import ApplicationError
 from ops.backups import storage
 from ops.backups.catalog import backup_get, sidecar_name
-from ops.backups.errors import BackupNotFound
+from ops.backups.errors import BackupNotFound, BackupStorageUnreachable
 from ops.backups.services import backup_create, backup_delete, backup_restore, backups_list
 from ops.pitr.engines import pitr_window_shown
 from ops.schedules import SCHEDULES
@@ -33,6 +33,20 @@ def superuser_required(view):
         return view(request, *args, **kwargs)
 
     return staff_member_required(wrapper)
+
+
+def storage_reachable(view):
+    """A page about one backup whose storage (S3) can't be reached goes back to the list, which says why."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except BackupStorageUnreachable as exc:
+            messages.error(request, f"{exc} Nothing was changed.")
+            return redirect("backups:index")
+
+    return wrapper
 
 
 def _context(request, **extra) -> dict:
@@ -93,6 +107,7 @@ def backup_create_now(request):
 @never_cache
 @superuser_required
 @require_GET
+@storage_reachable
 def backup_download(request, name: str):
     backup = _backup_or_404(name)
     sidecar = request.GET.get("part") == "sidecar"
@@ -112,6 +127,7 @@ def backup_download(request, name: str):
 @never_cache
 @superuser_required
 @require_http_methods(["GET", "POST"])
+@storage_reachable
 def backup_delete_confirm(request, name: str):
     backup = _backup_or_404(name)
     if request.method == "POST":
@@ -142,6 +158,7 @@ class RestoreForm(forms.Form):
 @never_cache
 @superuser_required
 @require_http_methods(["GET", "POST"])
+@storage_reachable
 def backup_restore_confirm(request, name: str):
     backup = _backup_or_404(name)
     form = RestoreForm(request.POST or None, name=backup.name)

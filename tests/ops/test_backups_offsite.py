@@ -263,3 +263,24 @@ def test_it_stops_at_start_up_on_a_bad_storage_url(tmp_path):
         [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode != 0 and "BACKUP_STORAGE_URL must be an s3:// URL" in done.stderr
+
+
+def test_the_pages_about_one_backup_say_the_store_is_away_and_change_nothing(s3_backups, cutting_proxy, settings, client):
+    settings.STORAGES = {**settings.STORAGES, "dbbackup": s3_storage(cutting_proxy.endpoint, s3_backups.prefix)}
+    kept = backup_create(kind="scheduled")
+    superuser = _login(client, superuser=True)
+    cutting_proxy.cut_after(0)  # the store goes away: every connection is refused
+    pages = [
+        superuser.get(reverse("backups:download", args=[kept.name])),
+        superuser.get(reverse("backups:delete", args=[kept.name])),
+        superuser.post(reverse("backups:delete", args=[kept.name])),
+        superuser.get(reverse("backups:restore", args=[kept.name])),
+        superuser.post(reverse("backups:restore", args=[kept.name]), {"confirmation": kept.name}),
+    ]
+    for page in pages:
+        assert page.status_code == 302 and page.url == reverse("backups:index"), page.status_code
+    shown = [str(m) for m in superuser.get(reverse("backups:index")).context["messages"]]
+    assert shown and all("Nothing was changed." in text for text in shown[: len(pages)])
+    cutting_proxy.heal()
+    assert s3_backups.names() == [kept.name, f"{kept.name}.metadata"]
+    assert [b.name for b in backups_list()] == [kept.name]
