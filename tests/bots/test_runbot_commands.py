@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from commands.models import CustomCommand, GuildSettings
@@ -96,7 +98,10 @@ def test_it_applies_a_cooldown_and_shows_it_in_the_details(fake, bot):
     wait_reply(fake, ADMIN, "!!wave", lambda m: m["content"] == "waves")  # another member is free
     shown = wait_reply(fake, ALICE, "!!command show wave", lambda m: "**wave**" in m["content"])
     helped = wait_reply(fake, ALICE, "!!help wave", lambda m: "**wave**" in m["content"])
-    assert shown["content"] == helped["content"]  # one rendering for both
+    # One rendering for both; the use count may move between the two if the bot's batched
+    # usage flush lands in between, so it is left out of the comparison.
+    uses = re.compile(r"used \d+ times")
+    assert uses.sub("used N times", shown["content"]) == uses.sub("used N times", helped["content"])
     assert "cooldown: 300s per member" in shown["content"] and "waves" in shown["content"]
     assert fake.unhandled == []
 
