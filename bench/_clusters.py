@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -67,6 +68,14 @@ class Cluster:
             as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", str(timeout), "start"]),
             check=True, capture_output=True,
         )  # fmt: skip
+
+    def wait_promoted(self, timeout: float = 3600) -> None:
+        """Wait until recovery has finished: a restored cluster accepts (read-only) connections before that."""
+        deadline = time.monotonic() + timeout
+        while self.psql("SELECT pg_is_in_recovery()") != "f":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.data} still in recovery after {timeout} s")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

@@ -228,6 +228,7 @@ class PgStanza:
         restored = Cluster(into, port)
         restored.configure()  # its own port and socket
         restored.start()
+        restored.wait_promoted()  # replayed to the end of the archive, not merely consistent
         return restored
 
     def archiver(self) -> str:
