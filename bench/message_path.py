@@ -9,6 +9,9 @@ match; (d) one indexed query per command message through sync_to_async; (e) the 
 discord.py ``Client`` with the same intents that answers every message with a constant,
 through the same parser and stub (as fast as a discord.py bot can go). (b) and (e) run in
 alternating rounds: medians of the rates and of each pair's ratio, so a busy machine hits both alike.
+(f) and (g): from outside, through the fake gateway on loopback: a 3,000-message burst of
+command hits (1,000 commands) sent to a bare discord.py process and to `manage.py runbot`
+in turn, timed until the last reply reached the fake's REST API.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ MEMBER = GUILD + 3
 N_COMMANDS = 10_000
 ROUNDS = 10  # (b) and (e) alternate, pairs of ROUND_MESSAGES each; medians, so a busy machine hits both alike
 ROUND_MESSAGES = 4_000
+GW_ROUNDS = 3  # gateway bursts per process, alternating
 
 
 def seed() -> None:
@@ -197,6 +201,109 @@ async def lookup_and_render(lookup, count: int) -> float:
     return time.perf_counter() - start
 
 
+# --- through the fake gateway on loopback: the same burst to a bare discord.py process and to runbot
+GW_GUILD = 712_345_678_901_234_999
+GW_COMMANDS = 1_000
+GW_BURST = 3_000
+FLOOR_SCRIPT = r"""
+import os, discord, yarl
+discord.http.Route.BASE = os.environ["DISCORD_API_BASE"]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["DISCORD_GATEWAY_URL"])
+intents = discord.Intents.none()
+intents.guilds = intents.members = intents.guild_messages = intents.message_content = intents.dm_messages = True
+client = discord.Client(intents=intents, chunk_guilds_at_startup=False)
+
+@client.event
+async def on_message(message):
+    if not message.author.bot:
+        await message.channel.send("Hello!")
+
+client.run(os.environ["DISCORD_TOKEN"], log_handler=None)
+"""
+
+
+def gateway_burst(fake, argv: list[str], env: dict[str, str]) -> float:
+    """Start the bot process, warm it with one command, then dispatch GW_BURST command messages at
+    once through the gateway; replies a second until the last reply reached the fake's REST API."""
+    import subprocess
+
+    from _setup import ROOT
+
+    from tests.fake_discord import payloads
+
+    g = fake.guilds[GW_GUILD]
+    member = next(uid for uid in g.members if not g.users[uid].bot)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not fake.wait_for_ready_sent(60, count=fake.identify_count + 1):
+            raise SystemExit(f"{argv[-1]} never identified")
+        before = len(fake.messages)
+        fake.wait_for(
+            lambda: fake.send_message(GW_GUILD, g.text_channel.id, member, "!!cmd1 warm") and len(fake.messages) > before,
+            timeout=60,
+            interval=0.5,
+            message="no answer to the warm-up",
+        )
+        time.sleep(1.0)
+        before = len(fake.messages)
+
+        async def burst() -> None:
+            for i in range(GW_BURST):
+                with fake.state.lock:
+                    data = payloads.message(
+                        channel_id=g.text_channel.id, guild=g, author=g.users[member], content=f"!!cmd{i % GW_COMMANDS} some args"
+                    )
+                await fake.gateway.dispatch(GW_GUILD, "MESSAGE_CREATE", data)
+
+        start = time.perf_counter()
+        fake._call(burst(), timeout=120)
+        fake.wait_for(lambda: len(fake.messages) - before >= GW_BURST, timeout=120, interval=0.005, message="burst replies")
+        return GW_BURST / (time.perf_counter() - start)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def gateway_rows() -> list[list[str]]:
+    import os
+    import sys
+
+    from tests.bots.conftest import BOT, cache_env, database_env
+    from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
+
+    member = FakeUser(id=GW_GUILD + 7, name="member")
+    CustomCommand.objects.filter(guild_id=GW_GUILD).delete()
+    CustomCommand.objects.bulk_create(
+        [
+            CustomCommand(guild_id=GW_GUILD, name=f"cmd{i}", template=f"Hello {{user}}, you said {{args}} (#{i})")
+            for i in range(GW_COMMANDS)
+        ]
+    )
+    guild = FakeGuild.typical(guild_id=GW_GUILD, bot_user=BOT, members=[member], admin_ids=[])
+    rates: dict[str, list[float]] = {"floor": [], "runbot": []}
+    try:
+        with FakeDiscord(guilds=[guild], bot_user=BOT) as fake:
+            env = {**os.environ, **database_env(), **cache_env(), **fake.env(ready_timeout=0.1)}
+            for n in range(GW_ROUNDS):
+                order = [("runbot", [sys.executable, "manage.py", "runbot"]), ("floor", [sys.executable, "-c", FLOOR_SCRIPT])]
+                for name, argv in order if n % 2 == 0 else order[::-1]:
+                    rates[name].append(gateway_burst(fake, argv, env))
+    finally:
+        CustomCommand.objects.filter(guild_id=GW_GUILD).delete()
+    floor, ours = statistics.median(rates["floor"]), statistics.median(rates["runbot"])
+    return [
+        [f"(f) gateway: bare discord.py, {GW_BURST:,}-message burst", f"{GW_ROUNDS} x {GW_BURST}", f"{floor:,.0f}", "—", "floor"],
+        [
+            f"(g) gateway: manage.py runbot, {GW_COMMANDS:,} commands",
+            f"{GW_ROUNDS} x {GW_BURST}",
+            f"{ours:,.0f}",
+            "—",
+            f"{ours / floor:.2f}x floor (rounds {', '.join(f'{r:,.0f}' for r in rates['runbot'])}"
+            f" vs {', '.join(f'{r:,.0f}' for r in rates['floor'])})",
+        ],
+    ]
+
+
 async def main() -> None:
     from _setup import QueryCounter, machine, print_table
 
@@ -271,6 +378,7 @@ async def main() -> None:
             f"(b) = {statistics.median(ratios):.2f}x floor per CPU-second (rounds {min(ratios):.2f}–{max(ratios):.2f})",
         ]
     )
+    rows += await sync_to_async(gateway_rows)()
     print_table(
         f"Message path, {N_COMMANDS:,} custom commands in the guild — {machine()}",
         ["case", "messages", "messages/s", "queries/message", "vs (b)"],

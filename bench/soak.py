@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -32,6 +33,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+if __name__ == "__main__":  # run as a script: Django first (bench/_setup.py), then the test helpers
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _setup  # noqa: F401
 
 from tests.bots.conftest import BOT, bot_env
 from tests.bots.shard_fixtures import Shards
@@ -385,7 +390,6 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30)
     args = parser.parse_args()
 
-    import _setup  # noqa: F401  (Django set-up)
     from _setup import machine, print_table
     from django.core.management import call_command
 
