@@ -352,6 +352,7 @@ def child(name: str, args) -> None:
                 c.stop()
             if web is not None:
                 web.stop()
+            shutil.rmtree(work, ignore_errors=True)
     passed = [r.rate for r in results if r.passed]
     print(json.dumps({"setup": name, "sustained": max(passed, default=0)}), flush=True)
 

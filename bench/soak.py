@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -401,9 +402,11 @@ def main() -> None:
     for model in (TimedRole, CookieLedger, CookieBalance, CustomCommand, GuildSettings):
         model.objects.filter(guild_id__in=ids).delete()
     config = SoakConfig(seconds=args.seconds, timers=args.timers, rate=args.rate, settle_seconds=max(90, args.seconds))
+    workdir = Path(tempfile.mkdtemp(prefix="guildhall-soak-"))
     try:
-        result = run(config, Path(tempfile.mkdtemp(prefix="guildhall-soak-")))
+        result = run(config, workdir)
     finally:
+        shutil.rmtree(workdir, ignore_errors=True)
         for model in (TimedRole, CookieLedger, CookieBalance, CustomCommand, GuildSettings):
             model.objects.filter(guild_id__in=ids).delete()
     print_table(
