@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -83,6 +84,7 @@ def backup_list(request):
             schedule=schedule,
             can_create=request.user.has_perm(CREATE_PERMISSION),
             recovery=pitr_window_shown(),  # point-in-time recovery (pgBackRest or Litestream), None when off
+            sqlite=connection.vendor == "sqlite",  # which engine's recovery to suggest when it is off
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.urls import reverse
 
 from commands.models import CustomCommand
@@ -72,6 +73,15 @@ def test_it_lists_backups_for_staff_in_the_admin_chrome(staff, backup):
     assert "Create backup now" not in page  # needs ops.create_backup
     assert "Kept: the newest" in page
     assert reverse("backups:restore", args=[backup.name]) not in page  # superusers' links only
+
+
+def test_it_says_how_to_turn_on_point_in_time_recovery_for_this_engine_while_it_is_off(staff, backup):
+    page = staff.get(reverse("backups:index")).content.decode()
+    assert 'id="recovery-off"' in page
+    wanted, other = ("LITESTREAM_REPLICA_URL", "PITR_PGBACKREST_STANZA")
+    if connection.vendor != "sqlite":
+        wanted, other = other, wanted
+    assert wanted in page and other not in page
 
 
 def test_it_shows_superusers_the_actions_on_each_backup(superuser, backup):
