@@ -75,6 +75,17 @@ def is_transient(exc: BaseException) -> bool:
     return cause is not None and type(cause).__module__.startswith("psycopg")
 
 
+def _waited_for_pool(exc: BaseException) -> bool:
+    """True when ``exc`` is the pool giving up after ``DB_POOL_TIMEOUT``: the database is away or
+    every connection is busy, and waiting the timeout again inside the same request only holds it
+    (four attempts would hold a request for four pool timeouts while the database is down)."""
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover - psycopg's pool is a requirement
+        return False
+    return isinstance(exc.__cause__, PoolTimeout)
+
+
 def retry_transient(attempts: int = 4, base_delay: float = 0.05, using: str = DEFAULT_DB_ALIAS):
     """Run the decorated function again when it fails with a transient database error.
 
@@ -91,7 +102,7 @@ def retry_transient(attempts: int = 4, base_delay: float = 0.05, using: str = DE
                     return func(*args, **kwargs)
                 except (OperationalError, InterfaceError) as exc:
                     connection = connections[using]
-                    if attempt == attempts or connection.in_atomic_block or not is_transient(exc):
+                    if attempt == attempts or connection.in_atomic_block or not is_transient(exc) or _waited_for_pool(exc):
                         raise
                     logger.info("transient database error in %s (attempt %d): %s", func.__qualname__, attempt, exc)
                     # A lost connection must be replaced before the next attempt.

@@ -158,3 +158,38 @@ def test_it_gives_up_after_the_last_attempt():
     with pytest.raises(OperationalError):
         always_locked()
     assert len(attempts) == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_does_not_wait_for_the_pool_again_when_the_database_is_away(unblocked):
+    """A pool that gave up after its timeout is not asked again within the same call: while the
+    database is down, four attempts would hold a request for four pool timeouts."""
+    import socket
+
+    from psycopg_pool import PoolTimeout
+
+    with socket.socket() as probe:  # a port nothing listens on: a database that is away
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    away = {**settings.DATABASES["default"], "PORT": port, "NAME": "away"}
+    away["OPTIONS"] = {**away["OPTIONS"], "pool": {"min_size": 0, "max_size": 1, "timeout": 1}}
+    # Pools are kept per alias: "away", not the default's.
+    handler = ConnectionHandler({"default": settings.DATABASES["default"], "away": away})
+    attempts = []
+
+    @retry_transient(base_delay=0.01)
+    def read_one() -> int:
+        attempts.append(1)
+        with handler["away"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone()[0]
+
+    try:
+        with pytest.raises(OperationalError) as raised:
+            read_one()
+        assert isinstance(raised.value.__cause__, PoolTimeout)
+        assert len(attempts) == 1
+    finally:
+        handler.close_all()
+        handler["away"].close_pool()
