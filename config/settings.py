@@ -432,11 +432,16 @@ LITESTREAM_SNAPSHOT_HOURS = envint("LITESTREAM_SNAPSHOT_HOURS", 24, minimum=1)
 LITESTREAM_CONFIG_PATH = DATA_DIR / "litestream.yml"
 
 # --- Point-in-time recovery (pgBackRest) ---------------------------------------------
-# deploy/pitr/pgbackrest.sh configures the cluster and prints the first two; off unless both are set.
+# deploy/pitr/pgbackrest.sh configures the cluster and prints the first two; off unless the stanza
+# is set. The configuration defaults to where the script writes it (/etc/pgbackrest/STANZA.conf).
 PITR_PGBACKREST_STANZA = envstr("PITR_PGBACKREST_STANZA")
 PITR_PGBACKREST_CONFIG = envstr("PITR_PGBACKREST_CONFIG")
-if bool(PITR_PGBACKREST_STANZA) != bool(PITR_PGBACKREST_CONFIG):
-    raise ImproperlyConfigured("PITR_PGBACKREST_STANZA and PITR_PGBACKREST_CONFIG go together: set both or neither")
+if PITR_PGBACKREST_CONFIG and not PITR_PGBACKREST_STANZA:
+    raise ImproperlyConfigured(
+        "PITR_PGBACKREST_CONFIG needs PITR_PGBACKREST_STANZA (the stanza deploy/pitr/pgbackrest.sh printed)"
+    )
+if PITR_PGBACKREST_STANZA and not PITR_PGBACKREST_CONFIG:
+    PITR_PGBACKREST_CONFIG = f"/etc/pgbackrest/{PITR_PGBACKREST_STANZA}.conf"
 # How pgbackrest is run, e.g. "sudo -n -u postgres pgbackrest" when Guildhall runs as another user
 # (as root, Guildhall runs it as the owner of the configuration file by itself).
 PITR_PGBACKREST_COMMAND = envstr("PITR_PGBACKREST_COMMAND", "pgbackrest")

@@ -29,7 +29,7 @@ def pitr_engine() -> ModuleType:
     except ImportError:
         raise PitrNotConfigured(f"{NOT_CONFIGURED} ({name} is not available)") from None
     if not engine.configured():
-        hint = "PITR_PGBACKREST_STANZA and PITR_PGBACKREST_CONFIG" if vendor == "postgresql" else "LITESTREAM_REPLICA_URL"
+        hint = "PITR_PGBACKREST_STANZA" if vendor == "postgresql" else "LITESTREAM_REPLICA_URL"
         raise PitrNotConfigured(f"{NOT_CONFIGURED} (set {hint})")
     return engine
 

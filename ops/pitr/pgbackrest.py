@@ -60,7 +60,7 @@ def configured() -> bool:
 def stanza() -> Stanza:
     """The configured stanza, read from its pgbackrest.conf."""
     if not configured():
-        raise PitrNotConfigured("point-in-time recovery is not configured (PITR_PGBACKREST_STANZA, PITR_PGBACKREST_CONFIG)")
+        raise PitrNotConfigured("point-in-time recovery is not configured (set PITR_PGBACKREST_STANZA)")
     name, path = settings.PITR_PGBACKREST_STANZA, Path(settings.PITR_PGBACKREST_CONFIG)
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:

@@ -116,3 +116,19 @@ def test_it_uses_the_pool_and_a_statement_timeout_on_postgres(tmp_path):
     assert "statement_timeout" in probe["options"]["options"]
     assert probe["cache"] == "django_redis.cache.RedisCache"
     assert probe["replica"] is True
+
+
+def test_it_turns_on_pgbackrest_with_the_stanza_alone_and_refuses_a_config_without_one(tmp_path):
+    probe = "import django; django.setup(); from django.conf import settings as s; print(s.PITR_PGBACKREST_CONFIG)"
+    base = {k: v for k, v in os.environ.items() if k not in (*_CLEARED, "PITR_PGBACKREST_STANZA", "PITR_PGBACKREST_CONFIG")}
+    base.update({"DJANGO_SETTINGS_MODULE": "config.settings", "GUILDHALL_DATA_DIR": str(tmp_path)})
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+        )
+
+    assert run(PITR_PGBACKREST_STANZA="guildhall").stdout.strip() == "/etc/pgbackrest/guildhall.conf"  # the script's default
+    chosen = run(PITR_PGBACKREST_STANZA="guildhall", PITR_PGBACKREST_CONFIG="/srv/pgbr.conf")
+    assert chosen.stdout.strip() == "/srv/pgbr.conf"
+    _refused(run(PITR_PGBACKREST_CONFIG="/srv/pgbr.conf"), "PITR_PGBACKREST_STANZA")
