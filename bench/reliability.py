@@ -46,6 +46,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _table import print_table
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._clusters import PG_BIN, Cluster, as_owner, give_to_owner
@@ -366,14 +368,6 @@ def rto_sqlite(base: Path, args) -> list[list[str]]:
 # --- Report ---------------------------------------------------------------------------------
 
 
-def table(title: str, headers: list[str], rows: list[list]) -> None:
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [max(len(x) for x in col) for col in zip(headers, *rows)]
-    print(f"\n### {title}\n")
-    for row in [headers, ["-" * w for w in widths], *rows]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
-
-
 def machine() -> str:
     cpu = next(
         (
@@ -427,17 +421,17 @@ def main() -> None:
             rows.append([f"pgBackRest (archive_timeout {args.archive_timeout} s)", trial, x["acked"], x["lost"],
                          f"{x['seconds']:.2f}", f"{x['restore_s']:.1f}"])  # fmt: skip
         if rows:
-            table(f"RPO: SIGKILL under {args.rate:g} writes/s (SQLite {args.load_seconds:g} s, PostgreSQL {args.pg_load_seconds:g} s of load)",
+            print_table(f"RPO: SIGKILL under {args.rate:g} writes/s (SQLite {args.load_seconds:g} s, PostgreSQL {args.pg_load_seconds:g} s of load)",
                   ["path", "trial", "acked writes", "lost", "RPO (s)", "restore (s)"], rows)  # fmt: skip
         headers = ["restore path", "seconds", "minutes", "data"]
         if "rto-pg" in parts:
             stanza = PgStanza(work / "pg", args)
             try:
-                table(f"RTO on PostgreSQL: {args.size_mb} MB", headers, rto_pg(stanza, args))
+                print_table(f"RTO on PostgreSQL: {args.size_mb} MB", headers, rto_pg(stanza, args))
             finally:
                 stanza.remove()
         if "rto-sqlite" in parts:
-            table(f"RTO on SQLite: {args.size_mb} MB", headers, rto_sqlite(work / "sqlite-rto", args))
+            print_table(f"RTO on SQLite: {args.size_mb} MB", headers, rto_sqlite(work / "sqlite-rto", args))
     finally:
         for sub in (
             "pg/a",

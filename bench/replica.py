@@ -32,6 +32,7 @@ from pathlib import Path
 
 import psycopg
 import requests
+from _table import print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,16 +49,6 @@ CookieBalance.objects.bulk_create(CookieBalance(guild_id={GUILD}, member_id=10_0
 CustomCommand.objects.bulk_create(CustomCommand(guild_id={GUILD}, name=f"cmd{{i}}", template="hi") for i in range(200))
 print(api_token_create(user=user, name="bench", created_by=None)[1])
 """
-
-
-def table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    print(f"\n### {title}\n")
-    print(line(headers))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print(line(row))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -157,7 +148,7 @@ def main() -> None:
         pair.caught_up()
 
         delays = replication_delay(pair)
-        table(
+        print_table(
             "Replication delay on loopback (commit on the primary until replayed on the replica)",
             ["writes", "p50 ms", "p95 ms", "max ms"],
             [[str(len(delays)), f"{pct(delays, 0.5):.2f}", f"{pct(delays, 0.95):.2f}", f"{max(delays):.2f}"]],
@@ -188,12 +179,12 @@ def main() -> None:
             )
             if extra:
                 web.stop()
-        table(
+        print_table(
             f"API reads through gunicorn, 2 workers ({args.requests} requests: leaderboard page 3, 100 cookie counts)",
             ["setup", "requests", "p50 ms", "p95 ms", "balance reads on primary", "on replica"],
             rows,
         )
-        table(
+        print_table(
             "Drill: the replica stopped, then started (a read every 50 ms; REPLICA_CHECK_INTERVAL_S=5, REPLICA_MAX_LAG_S=30)",
             ["phase", "failed reads", "slowest read ms", "/health/ready says it after s"],
             drill(pair, webs[-1], key),
