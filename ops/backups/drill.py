@@ -15,7 +15,6 @@ when a point-in-time recovery engine is configured, a restore to its latest mome
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import pwd
@@ -40,6 +39,8 @@ from ops.backups.engines import engine_for
 from ops.backups.errors import BackupFailed, BackupNotFound, BackupSidecarMissing
 from ops.backups.verify import backup_unpacked
 from ops.models import DrillResult
+from ops.pitr.engines import pitr_engine
+from ops.pitr.errors import PitrNotConfigured
 
 logger = logging.getLogger(__name__)
 
@@ -145,21 +146,12 @@ def backup_drill_recorded(
     return result, report
 
 
-_PITR_MODULES = {"postgresql": "ops.pitr.pgbackrest", "sqlite": "ops.pitr.litestream"}
-
-
-def pitr_engine(vendor: str) -> ModuleType | None:
-    """The point-in-time recovery engine module for ``vendor`` when it exists here and is configured, else None."""
-    module_name = _PITR_MODULES.get(vendor)
-    if module_name is None:
-        return None
+def configured_pitr_engine() -> ModuleType | None:
+    """The point-in-time recovery engine of the default database when it is configured here, else None."""
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:  # this installation has no such engine
-            return None
-        raise
-    return module if callable(getattr(module, "configured", None)) and module.configured() else None
+        return pitr_engine()
+    except PitrNotConfigured:
+        return None
 
 
 def _free_port() -> int:
@@ -244,7 +236,7 @@ def drill_scheduled(force: bool = False) -> str:
     if not force and not drill_due():
         return f"not due: the last drill was less than {settings.BACKUP_DRILL_DAYS} days ago"
     results = [backup_drill_recorded()[0]]
-    engine = pitr_engine(connections[DEFAULT_DB_ALIAS].vendor)
+    engine = configured_pitr_engine()
     if engine is not None:
         results.append(pitr_drill_recorded(engine))
     summary = "; ".join(

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
-from ops.backups.drill import drill_due, drill_scheduled, pitr_engine
+from ops.backups.drill import configured_pitr_engine, drill_due, drill_scheduled
 from ops.backups.errors import BackupFailed
 from ops.backups.services import backup_create
 from ops.models import DrillResult
@@ -81,7 +81,7 @@ def test_manage_py_backup_drill_keeps_its_result_too(backup_dir):
 def test_it_skips_point_in_time_recovery_when_no_engine_is_configured(settings):
     settings.LITESTREAM_REPLICA_URL = ""
     settings.PITR_PGBACKREST_STANZA = ""
-    assert pitr_engine("sqlite") is None and pitr_engine("postgresql") is None and pitr_engine("mysql") is None
+    assert configured_pitr_engine() is None
 
 
 def test_it_drills_a_point_in_time_recovery_with_litestream(installation):
