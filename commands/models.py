@@ -32,6 +32,17 @@ class GuildSettings(models.Model):
         default=False,
         help_text="Publish the cookie leaderboard (ranks, member ids, counts) at /leaderboard/<guild id>/, without login.",
     )
+    cookie_roles_keep_all = models.BooleanField(
+        default=True, help_text="Keep every cookie role earned; off keeps only the highest."
+    )
+    thanks_enabled = models.BooleanField(default=False, help_text="'thanks @user' gives a cookie, under the ++ rules.")
+    thanks_words = models.JSONField(default=list, blank=True, help_text="Phrases that count as thanks (empty = the defaults).")
+    command_refusal = models.CharField(
+        max_length=8,
+        choices=[("reply", "a short reply"), ("silent", "silent")],
+        default="reply",
+        help_text="What a member sees when a restricted command refuses them.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -67,6 +78,12 @@ class CustomCommand(models.Model):
     # An import's key (``praetbot:<original name>``), so that running the import again finds the row.
     imported_from = models.CharField(max_length=200, blank=True, help_text="The bot and name it was imported from.")
     imported_source = models.TextField(blank=True, help_text="What the import was given: the reply text or the JavaScript body.")
+    # Restrictions, checked from the message or interaction data without a query.
+    allowed_role_ids = models.JSONField(
+        default=list, blank=True, help_text="Only members with one of these roles (empty = anyone)."
+    )
+    denied_role_ids = models.JSONField(default=list, blank=True, help_text="Never members with one of these roles.")
+    allowed_channel_ids = models.JSONField(default=list, blank=True, help_text="Only in these channels (empty = anywhere).")
 
     class Meta:
         constraints = [
@@ -144,11 +161,29 @@ class CookieBalance(models.Model):
         return f"{self.member_id}: {self.balance} (guild {self.guild_id})"
 
 
+class CookieRole(models.Model):
+    """A role a member holds while their balance is at or above ``threshold``."""
+
+    guild_id = models.BigIntegerField()
+    threshold = models.BigIntegerField()
+    role_id = models.BigIntegerField()
+    added_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["guild_id", "role_id"], name="cookie_role_unique")]
+        indexes = [models.Index(fields=["guild_id", "threshold"], name="cookie_role_threshold")]
+
+    def __str__(self) -> str:
+        return f"{self.threshold}+ → role {self.role_id}"
+
+
 class LedgerReason(models.TextChoices):
     GIVE = "give", "give"
     TAKE = "take", "take"
     ADMIN_SET = "admin_set", "set by an admin"
     ADMIN_RESET = "admin_reset", "reset by an admin"
+    THANKS = "thanks", "thanks"
     IMPORT = "import", "import"
     CARRIED = "carried", "carried forward (older rows archived)"
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "dbbackup",
     "django_q",
     "ninja",  # serves the API docs' assets locally (the CSP allows no CDN)
+    "guilds",
     "commands",
     "timers",
     "bots",

@@ -22,6 +22,25 @@ class TimerSettings(models.Model):
     warning_minutes = models.JSONField(
         default=default_warning_minutes, help_text="Minutes before expiry at which a warning is sent."
     )
+    on_leave = models.CharField(
+        max_length=8,
+        choices=[("run", "keeps running"), ("pause", "pauses until they rejoin")],
+        default="run",
+        help_text="What a live timer does while its member is away from the guild.",
+    )
+    on_role_missing = models.CharField(
+        max_length=8,
+        choices=[("restore", "give the role back"), ("pause", "pause the timer")],
+        default="restore",
+        help_text="What reconciliation does with a live timer whose role was taken away by hand.",
+    )
+    notice = models.CharField(
+        max_length=8,
+        choices=[("off", "off"), ("channel", "in a channel"), ("dm", "by DM")],
+        default="off",
+        help_text="Tell the member when a timed role is granted or extended, with its end time.",
+    )
+    notice_channel_id = models.BigIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -60,6 +79,8 @@ LIVE_STATES = (TimerState.ACTIVE, TimerState.PAUSED)
 class PauseKind(models.TextChoices):
     MEMBER = "member", "this member"
     GLOBAL = "global", "the whole role (pause-all)"
+    AWAY = "away", "the member is away from the guild"
+    ROLE_MISSING = "role_missing", "the role was taken away by hand"
 
 
 class ExpiryOutcome(models.TextChoices):
@@ -86,7 +107,7 @@ class TimedRole(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     paused_remaining = models.DurationField(null=True, blank=True)
     pause_until = models.DateTimeField(null=True, blank=True, help_text="A paused timer resumes by itself then.")
-    pause_kind = models.CharField(max_length=8, choices=PauseKind.choices, blank=True)
+    pause_kind = models.CharField(max_length=16, choices=PauseKind.choices, blank=True)
     warn_channel_id = models.BigIntegerField(null=True, blank=True)
     warnings_sent = models.JSONField(default=list, blank=True)
     next_warn_at = models.DateTimeField(null=True, blank=True)
@@ -104,6 +125,8 @@ class TimedRole(models.Model):
     # after a failure) never keeps the same row's expiry from being claimed.
     warn_lease_until = models.DateTimeField(null=True, blank=True)
     warn_lease_owner = models.CharField(max_length=32, blank=True)
+    # The member left the guild while the timer was live; cleared when they rejoin.
+    away_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -155,6 +178,11 @@ class TimerEventKind(models.TextChoices):
     WARN = "warn", "warning sent"
     EXPIRE = "expire", "expired"
     IMPORT = "import", "imported from another bot"
+    LEAVE = "leave", "member left"
+    REJOIN = "rejoin", "role given back on rejoin"
+    ROLE_MISSING = "role_missing", "role found taken away"
+    RESTORE = "restore", "role given back"
+    BULK = "bulk", "changed by a bulk action"
 
 
 class TimerEvent(models.Model):
@@ -213,3 +241,55 @@ class SweepBaton(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.holder or 'free'})"
+
+
+class BulkKind(models.TextChoices):
+    ADD = "add", "bulk add"
+    CLEAR = "clear", "bulk clear"
+
+
+class BulkState(models.TextChoices):
+    PENDING = "pending", "waiting"
+    RUNNING = "running", "running"
+    CANCELLED = "cancelled", "cancelled"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
+class BulkJob(models.Model):
+    """A bulk timer change (``/timer bulk-add`` / ``bulk-clear``) worked through in member-id order.
+
+    ``cursor`` is the last member id finished, saved with each step's changes, so that a
+    restart goes on after it: nothing is lost and nothing is done twice.
+    """
+
+    guild_id = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=BulkKind.choices)
+    role_id = models.BigIntegerField()
+    seconds = models.BigIntegerField(null=True, blank=True, help_text="The duration a bulk add gives.")
+    holders_of_role_id = models.BigIntegerField(null=True, blank=True, help_text="Members holding this role get the timer.")
+    requested_by_id = models.BigIntegerField(null=True, blank=True)
+    channel_id = models.BigIntegerField(null=True, blank=True, help_text="Where the progress message is.")
+    message_id = models.BigIntegerField(null=True, blank=True, help_text="The progress message edited as it goes.")
+    state = models.CharField(max_length=10, choices=BulkState.choices, default=BulkState.PENDING)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    done_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    cursor = models.BigIntegerField(default=0)
+    detail = models.CharField(max_length=300, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(state__in=["pending", "running"]), name="bulk_job_open"),
+            models.Index(fields=["guild_id", "-id"], name="bulk_job_guild_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} role {self.role_id} ({self.state})"

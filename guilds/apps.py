@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GuildsConfig(AppConfig):
+    name = "guilds"
+    verbose_name = "Guilds: names and activity log"

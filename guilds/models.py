@@ -1,0 +1,137 @@
+"""What Discord told the bot about each guild, and what the bot did there.
+
+The directory (guilds, roles, channels, members) is written by the bot in batches from
+gateway events and from the member data that arrives with messages and interactions, so
+that pages, the API and exports can show names next to the ids. Rows are never deleted
+when something goes away on Discord: ``left_at`` / ``deleted_at`` mark it, and the data
+that refers to it (timers, cookies) is kept.
+
+The activity log is one row per thing the bot or an admin did (a timer set, a cookie
+balance reset, a command edited, an expiry that failed), written in the same transaction
+as the change; the bot posts unposted rows to the guild's log channel in batches.
+
+This app sits below ``commands`` and ``timers``: both write log entries and read who left.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Guild(models.Model):
+    guild_id = models.BigIntegerField(unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    # The bot was removed from the guild (GUILD_DELETE without ``unavailable``).
+    left_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name or f"guild {self.guild_id}"
+
+
+class Role(models.Model):
+    guild_id = models.BigIntegerField()
+    role_id = models.BigIntegerField(unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    position = models.IntegerField(default=0)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["guild_id", "name"], name="directory_role_name")]
+
+    def __str__(self) -> str:
+        return f"@{self.name}" if self.name else f"role {self.role_id}"
+
+
+class Channel(models.Model):
+    guild_id = models.BigIntegerField()
+    channel_id = models.BigIntegerField(unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    kind = models.SmallIntegerField(default=0, help_text="Discord's channel type.")
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["guild_id", "name"], name="directory_channel_name")]
+
+    def __str__(self) -> str:
+        return f"#{self.name}" if self.name else f"channel {self.channel_id}"
+
+
+class Member(models.Model):
+    """A member of a guild as last seen: names, and whether they have left."""
+
+    guild_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    username = models.CharField(max_length=32, blank=True, help_text="The unique @name.")
+    global_name = models.CharField(max_length=32, blank=True, help_text="The display name across Discord.")
+    nick = models.CharField(max_length=32, blank=True, help_text="The nickname in this guild.")
+    bot = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True, help_text="Set when the member left; cleared on rejoin.")
+    seen_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["guild_id", "user_id"], name="directory_member_unique")]
+        indexes = [
+            models.Index(fields=["guild_id", "username"], name="directory_member_username"),
+            models.Index(fields=["guild_id", "nick"], name="directory_member_nick"),
+            models.Index(fields=["guild_id", "global_name"], name="directory_member_global"),
+            # Toplists leave out members who left: the few departed rows of a guild.
+            models.Index(fields=["guild_id", "user_id"], condition=Q(left_at__isnull=False), name="directory_member_left"),
+        ]
+
+    def __str__(self) -> str:
+        if not self.username:
+            return f"member {self.user_id}"
+        shown = self.display_name
+        return f"{shown} (@{self.username})"
+
+    @property
+    def display_name(self) -> str:
+        return self.nick or self.global_name or self.username
+
+
+class LogSettings(models.Model):
+    """Where a guild's activity log is posted; a missing row means not posted (still kept)."""
+
+    guild_id = models.BigIntegerField(unique=True)
+    channel_id = models.BigIntegerField(null=True, blank=True)
+    set_by_id = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "log settings"
+        verbose_name_plural = "log settings"
+
+    def __str__(self) -> str:
+        return f"guild {self.guild_id} → channel {self.channel_id}"
+
+
+class LogEntry(models.Model):
+    """One thing done in a guild, by whom, for the log channel and the dashboard."""
+
+    guild_id = models.BigIntegerField()
+    kind = models.CharField(max_length=32, help_text="For instance timer.set, timer.expire_failed, cookie.reset.")
+    actor_id = models.BigIntegerField(null=True, blank=True, help_text="Who asked; empty for the bot itself.")
+    member_id = models.BigIntegerField(null=True, blank=True, help_text="The member it was about.")
+    role_id = models.BigIntegerField(null=True, blank=True)
+    text = models.CharField(max_length=500)
+    failed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Posting: claimed with a lease (like the sweeps), marked when the message carrying it is sent.
+    posted_at = models.DateTimeField(null=True, blank=True)
+    post_lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "log entries"
+        indexes = [
+            models.Index(fields=["guild_id", "-id"], name="log_guild_recent"),
+            models.Index(fields=["guild_id", "id"], condition=Q(posted_at__isnull=True), name="log_unposted"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text[:60]}"
