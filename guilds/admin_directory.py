@@ -1,0 +1,1 @@
+"""Admin for the directory of guilds, roles, channels and members."""

@@ -1,0 +1,1 @@
+"""Admin for the activity log: what the bot and the admins did, per guild."""

@@ -1,0 +1,1 @@
+"""Writes for the directory (``directory.py``) and the activity log (``log.py``)."""
