@@ -174,6 +174,43 @@ def test_a_backup_through_the_pooler_dumps_from_postgresql_directly(bouncer, tmp
     assert found["tables"] > 10 and found["size"] > 0
 
 
+@pytest.fixture
+def named_bouncer(transactional_db) -> Iterator[Bouncer]:
+    """A PgBouncer that knows only the product's database, as deploy/pgbouncer.sh --db sets one up."""
+    host, server_port = _server()
+    directory = tempfile.mkdtemp(prefix="guildhall-pgbouncer-", dir="/tmp")
+    found = Bouncer(directory, _free_port(), host, server_port)
+    name = connection.settings_dict["NAME"]
+    started = found.script("start", "--port", str(found.port), "--pg-host", host, "--pg-port", str(server_port), "--db", name)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield found
+    finally:
+        found.script("stop")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_restore_drill_through_the_pooler_uses_a_scratch_database_on_postgresql_directly(named_bouncer, tmp_path):
+    bouncer = named_bouncer
+    code = (
+        "import json\n"
+        "from ops.backups.services import backup_create\n"
+        "from ops.backups.drill import backup_drill\n"
+        "from commands.services import command_create\n"
+        "command_create(guild_id=7, name='drilled', template='hi', author_id=None)\n"
+        "made = backup_create(kind='scheduled')\n"
+        "report = backup_drill(name=made.name)\n"
+        "rows = {row.table: [row.expected, row.restored] for row in report.rows}\n"
+        "print('RESULT', json.dumps({'ok': report.ok, 'commands': rows.get('commands_customcommand')}))\n"
+    )
+    env = bouncer.env(str(tmp_path), BACKUP_DIR=str(tmp_path / "backups"))
+    found = _result(_shell(env, code))
+    assert found["ok"] is True, found
+    assert found["commands"] is not None and found["commands"][0] == found["commands"][1] >= 1
+    # The scratch database was made, filled and counted on PostgreSQL itself: this PgBouncer
+    # serves the product's database only, so going through it would have failed.
+
+
 def _settings_load(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup()"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

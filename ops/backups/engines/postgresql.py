@@ -23,6 +23,7 @@ from dbbackup import settings as dbbackup_settings
 from dbbackup.db.base import get_connector
 from dbbackup.db.exceptions import CommandConnectorError
 from dbbackup.db.postgresql import PgDumpBinaryConnector, parse_postgres_settings
+from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
 
@@ -165,13 +166,20 @@ def dump_restore(path: Path, *, alias: str, name: str) -> None:
 
 
 def _connect(alias: str, name: str) -> psycopg.Connection:
+    """A plain connection to database ``name`` on the alias's server: PostgreSQL itself.
+
+    Behind a transaction pooler (DATABASE_POOLER=pgbouncer) the server is DATABASE_DIRECT_URL,
+    as for pg_dump: PgBouncer knows only the configured database, never a drill's scratch one,
+    and CREATE/DROP DATABASE can't run through it.
+    """
     database = connections[alias].settings_dict
+    direct = getattr(settings, "DBBACKUP_CONNECTORS", {}).get(alias, {})
     options = database.get("OPTIONS") or {}
     params = {
-        "host": database.get("HOST"),
-        "port": database.get("PORT"),
-        "user": database.get("USER"),
-        "password": database.get("PASSWORD"),
+        "host": direct.get("HOST", database.get("HOST")),
+        "port": direct.get("PORT", database.get("PORT")),
+        "user": direct.get("USER", database.get("USER")),
+        "password": direct.get("PASSWORD", database.get("PASSWORD")),
         **{key: options.get(key) for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "passfile", "service")},
     }
     return psycopg.connect(dbname=name, autocommit=True, **{k: v for k, v in params.items() if v})
