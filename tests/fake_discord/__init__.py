@@ -16,7 +16,13 @@ Modules: ``models`` (dataclasses, permission bits, snowflakes), ``payloads`` (JS
 builders), ``state`` (store and recordings), ``responses`` (REST plumbing), ``routes_core``
 and ``routes_apps`` (REST endpoints), ``rest`` (dispatcher and catch-all), ``commands``
 (command registration and slash invocations), ``gateway`` (websocket sessions),
-``server`` (the facade), ``botthread`` (in-process bot runner).
+``server`` (the facade), ``world`` (members joining, leaving and renamed, guild, role and
+channel changes, each with its gateway event: ``fake.member_join(guild_id, user, roles=…)``,
+``fake.member_leave(…)``, ``fake.member_update(…, nick=…)``, ``fake.guild_update(…, name=…)``,
+``fake.role_create/role_update/role_delete``, ``fake.channel_create/channel_update/channel_delete``),
+``shards`` (guild ids per shard, who got what), ``botthread`` (in-process bot runner).
+REST also answers ``GET /guilds/{g}/members/{u}`` and ``GET /guilds/{g}/members?limit=&after=``
+(paged by user id, like Discord), under the same rate limits as every other route.
 """
 
 from .botthread import BotThread, pointed_at

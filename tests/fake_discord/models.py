@@ -91,7 +91,7 @@ class FakeGuild:
 
     ``members`` maps a user id to the ids of that member's roles (without @everyone);
     ``users`` maps a user id to the :class:`FakeUser`. A member without a ``users`` entry
-    gets a generated user.
+    gets a generated user. ``nicks`` holds the members' nicknames in this guild.
     """
 
     id: int
@@ -101,6 +101,7 @@ class FakeGuild:
     channels: list[FakeChannel] = field(default_factory=list)
     members: dict[int, list[int]] = field(default_factory=dict)
     users: dict[int, FakeUser] = field(default_factory=dict)
+    nicks: dict[int, str] = field(default_factory=dict)  # user id -> nickname in this guild
     joined_at: str = "2024-01-01T00:00:00.000000+00:00"
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ def member(guild: FakeGuild, user_id: int, *, with_user: bool = True, permission
         "roles": [str(r) for r in guild.members[user_id]],
         "joined_at": guild.joined_at,
         "premium_since": None,
-        "nick": None,
+        "nick": guild.nicks.get(user_id),
         "avatar": None,
         "deaf": False,
         "mute": False,

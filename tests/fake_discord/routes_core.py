@@ -150,9 +150,14 @@ async def get_member(ctx: Ctx) -> web.Response:
 
 @route("GET", r"/guilds/(?P<guild_id>\d+)/members")
 async def list_members(ctx: Ctx) -> web.Response:
+    """Discord's "List Guild Members": ``limit`` 1-1000 (default 1), ordered by user id after ``after``."""
     g = guild_of(ctx)
-    limit = min(int(ctx.query.get("limit", 1)), 1000)
-    after = int(ctx.query.get("after", 0))
+    raw_limit, raw_after = ctx.query.get("limit", "1"), ctx.query.get("after", "0")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        return form_error("limit", "NUMBER_TYPE_MAX" if raw_limit.isdigit() else "NUMBER_TYPE_COERCE", "Must be 1-1000.")
+    if not raw_after.isdigit():
+        return form_error("after", "NUMBER_TYPE_COERCE", "Value is not snowflake.")
+    limit, after = int(raw_limit), int(raw_after)
     with ctx.state.lock:
         ids = sorted(uid for uid in g.members if uid > after)[:limit]
         return json_response([payloads.member(g, uid) for uid in ids])

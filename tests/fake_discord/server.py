@@ -23,14 +23,16 @@ from .gateway import Gateway
 from .models import FakeGuild, FakeUser, next_snowflake
 from .ratelimits import RateLimiter, RateLimits
 from .state import PRIVILEGED_INTENTS, FakeState, Rule
+from .world import WorldEvents
 
 CALL_TIMEOUT = 10
 
 
-class FakeDiscord:
+class FakeDiscord(WorldEvents):
     """A loopback Discord (REST under ``/api/v10`` and a websocket gateway) for the real discord.py.
 
-    Use as a context manager; see the package docstring for the recorded lists.
+    Use as a context manager; see the package docstring for the recorded lists, and
+    ``world`` for the changes a test can make (members joining and leaving, renames).
     """
 
     def __init__(
@@ -340,53 +342,3 @@ class FakeDiscord:
         """Answer the next ``times`` matching requests with ``status`` and a JSON ``body`` (they do not happen)."""
         body = body if body is not None else {"code": 0, "message": f"{status}: injected by the test"}
         self.state.add_rule(Rule(method.upper(), re.compile(path_regex), status, body, times))
-
-    def set_member_roles(self, guild_id: int, user_id: int, role_ids: list[int]) -> None:
-        """Change a member's roles as an admin would in the client (GUILD_MEMBER_UPDATE)."""
-
-        async def go() -> None:
-            g = self.state.guilds[guild_id]
-            with self.state.lock:
-                g.members[user_id] = [int(r) for r in role_ids]
-                update = payloads.member_update(g, user_id)
-            await self.gateway.dispatch(guild_id, "GUILD_MEMBER_UPDATE", update)
-
-        self._call(go())
-
-    def add_member(self, guild_id: int, user: FakeUser, role_ids: list[int] = ()) -> None:
-        """A user joins the guild (GUILD_MEMBER_ADD)."""
-
-        async def go() -> None:
-            g = self.state.guilds[guild_id]
-            with self.state.lock:
-                g.users[user.id], g.members[user.id] = user, [int(r) for r in role_ids]
-                data = payloads.member_update(g, user.id)
-            await self.gateway.dispatch(guild_id, "GUILD_MEMBER_ADD", data)
-
-        self._call(go())
-
-    def remove_member(self, guild_id: int, user_id: int) -> None:
-        """A member leaves (GUILD_MEMBER_REMOVE); role changes for them then get 10007 Unknown Member."""
-
-        async def go() -> None:
-            g = self.state.guilds[guild_id]
-            with self.state.lock:
-                g.members.pop(user_id, None)
-                data = {"guild_id": str(guild_id), "user": payloads.user(g.users[user_id])}
-            await self.gateway.dispatch(guild_id, "GUILD_MEMBER_REMOVE", data)
-
-        self._call(go())
-
-    def delete_role(self, guild_id: int, role_id: int) -> None:
-        """An admin deletes a role (GUILD_ROLE_DELETE); role changes with it then get 10011 Unknown Role."""
-
-        async def go() -> None:
-            g = self.state.guilds[guild_id]
-            with self.state.lock:
-                g.roles = [r for r in g.roles if r.id != role_id]
-                for roles in g.members.values():
-                    if role_id in roles:
-                        roles.remove(role_id)
-            await self.gateway.dispatch(guild_id, "GUILD_ROLE_DELETE", {"guild_id": str(guild_id), "role_id": str(role_id)})
-
-        self._call(go())
