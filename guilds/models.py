@@ -102,6 +102,10 @@ class LogSettings(models.Model):
     channel_id = models.BigIntegerField(null=True, blank=True)
     set_by_id = models.BigIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The last time the bot could not post there (missing permission, channel deleted): until the
+    # channel is set again or POST_RETRY passes, entries are kept without trying (no 403 storm).
+    post_error = models.CharField(max_length=200, blank=True)
+    post_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "log settings"
@@ -109,6 +113,13 @@ class LogSettings(models.Model):
 
     def __str__(self) -> str:
         return f"guild {self.guild_id} → channel {self.channel_id}"
+
+
+class PostOutcome(models.TextChoices):
+    POSTED = "posted", "posted"
+    NO_CHANNEL = "no_channel", "kept (no log channel)"
+    FORBIDDEN = "forbidden", "kept (the bot may not post there)"
+    GONE = "gone", "kept (the channel is gone)"
 
 
 class LogEntry(models.Model):
@@ -122,15 +133,20 @@ class LogEntry(models.Model):
     text = models.CharField(max_length=500)
     failed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Posting: claimed with a lease (like the sweeps), marked when the message carrying it is sent.
-    posted_at = models.DateTimeField(null=True, blank=True)
+    # Posting: claimed with a lease (like the sweeps), marked when the message carrying it is sent
+    # (or when it can't be: no log channel, or the bot may not post there; ``post_outcome`` says which).
+    posted_at = models.DateTimeField(null=True, blank=True, help_text="When the entry was posted or given up on.")
     post_lease_until = models.DateTimeField(null=True, blank=True)
+    post_outcome = models.CharField(max_length=12, choices=PostOutcome.choices, blank=True)
 
     class Meta:
         verbose_name_plural = "log entries"
         indexes = [
             models.Index(fields=["guild_id", "-id"], name="log_guild_recent"),
             models.Index(fields=["guild_id", "id"], condition=Q(posted_at__isnull=True), name="log_unposted"),
+            # The events page narrowed to a kind, or to failures, within a guild: index ranges.
+            models.Index(fields=["guild_id", "kind", "-id"], name="log_guild_kind"),
+            models.Index(fields=["guild_id", "-id"], condition=Q(failed=True), name="log_guild_failed"),
         ]
 
     def __str__(self) -> str:
