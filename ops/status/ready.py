@@ -63,12 +63,22 @@ def migrations_ready() -> Reading:
 
 
 def bot_ready() -> Reading:
-    age = selectors.bot_heartbeat_age()
-    if age is None:
+    shards = selectors.shards_state()
+    if not shards:
         return WARN, None, "s", "no bot shard has sent a heartbeat: bot not running"
-    if age > selectors.HEARTBEAT_STALE_SECONDS:
-        stale = selectors.HEARTBEAT_STALE_SECONDS
+    age = min(shard.age_seconds for shard in shards)
+    stale = selectors.HEARTBEAT_STALE_SECONDS
+    if age > stale:
         return WARN, round(age, 1), "s", f"last heartbeat over {stale} s ago: bot not running"
+    # One silent shard leaves its guilds unanswered while the others look healthy.
+    count = max(shards, key=lambda shard: shard.heartbeat.last_seen).heartbeat.shard_count
+    silent = {shard.heartbeat.shard_id for shard in shards if not shard.running and shard.heartbeat.shard_id < count}
+    down = sorted(silent | set(selectors.shards_missing(shards)))
+    if down:
+        named = ", ".join(str(shard_id) for shard_id in down)
+        if len(down) == 1:
+            return WARN, round(age, 1), "s", f"shard {named} of {count} not running: its guilds go unanswered"
+        return WARN, round(age, 1), "s", f"shards {named} of {count} not running: their guilds go unanswered"
     return PASS, round(age, 1), "s", ""
 
 

@@ -95,6 +95,23 @@ def test_it_checks_the_bot_only_when_a_token_is_set(client, healthy):
     assert "not running" in body["checks"]["bot:heartbeatAge"][0]["output"]
 
 
+def test_it_warns_when_one_shard_of_several_is_silent_or_never_reported(client, healthy):
+    healthy.DISCORD_TOKEN = "token"
+    now = timezone.now()
+    ShardHeartbeat.objects.create(shard_id=0, shard_count=3, last_seen=now - timedelta(seconds=3))
+    ShardHeartbeat.objects.create(shard_id=1, shard_count=3, last_seen=now - timedelta(minutes=10))
+    _, body = _get(client)
+    reading = body["checks"]["bot:heartbeatAge"][0]
+    assert body["status"] == "warn" and reading["status"] == "warn"
+    assert reading["output"] == "shards 1, 2 of 3 not running: their guilds go unanswered"
+    ShardHeartbeat.objects.filter(shard_id=1).update(last_seen=now)
+    _, body = _get(client)
+    assert body["checks"]["bot:heartbeatAge"][0]["output"] == "shard 2 of 3 not running: its guilds go unanswered"
+    ShardHeartbeat.objects.create(shard_id=2, shard_count=3, last_seen=now)
+    _, body = _get(client)
+    assert body["checks"]["bot:heartbeatAge"][0]["status"] == "pass"
+
+
 def test_it_answers_without_login_and_only_to_get(client, healthy):
     assert client.get(URL).status_code == 200
     assert client.post(URL).status_code == 405
