@@ -120,14 +120,18 @@ def timer_set(
     actor_id: int | None,
     channel_id: int | None = None,
     now: datetime | None = None,
+    detail: str = "",
 ) -> TimerChange:
-    """Give ``member_id`` the role until now + ``duration`` (replacing any live timer for it)."""
+    """Give ``member_id`` the role until now + ``duration`` (replacing any live timer for it).
+
+    ``detail`` goes on the SET event (a bulk change names its job there).
+    """
     _check_duration(duration)
     _check_role_allowed(guild_id, role_id)
     now = now or timezone.now()
     with transaction.atomic():
         timer = _live_locked(guild_id, member_id, role_id)
-        return _set_locked(timer, guild_id, member_id, role_id, duration, actor_id, channel_id, now)
+        return _set_locked(timer, guild_id, member_id, role_id, duration, actor_id, channel_id, now, detail)
 
 
 def _set_locked(
@@ -139,6 +143,7 @@ def _set_locked(
     actor_id: int | None,
     channel_id: int | None,
     now: datetime,
+    detail: str = "",
 ) -> TimerChange:
     created = timer is None
     if timer is None:
@@ -148,7 +153,7 @@ def _set_locked(
         timer.warn_channel_id = channel_id
     _activate(timer, now + duration, now)
     timer.save()
-    _event(timer, TimerEventKind.SET, actor_id, duration)
+    _event(timer, TimerEventKind.SET, actor_id, duration, detail)
     return TimerChange(timer=timer, created=created)
 
 
@@ -210,8 +215,8 @@ def timer_remove(
 
 
 @retry_transient()
-def timer_clear(*, guild_id: int, member_id: int, role_id: int, actor_id: int | None) -> TimerChange:
-    """End a timer early; the caller takes the role away. The row stays as history."""
+def timer_clear(*, guild_id: int, member_id: int, role_id: int, actor_id: int | None, detail: str = "") -> TimerChange:
+    """End a timer early; the caller takes the role away. The row stays as history (``detail`` on its event)."""
     with transaction.atomic():
         timer = _require_live(guild_id, member_id, role_id)
         timer.state = TimerState.CLEARED
@@ -219,5 +224,5 @@ def timer_clear(*, guild_id: int, member_id: int, role_id: int, actor_id: int | 
         timer.next_warn_at = None
         timer.pause_until = None
         timer.save()
-        _event(timer, TimerEventKind.CLEAR, actor_id)
+        _event(timer, TimerEventKind.CLEAR, actor_id, detail=detail)
     return TimerChange(timer=timer)
