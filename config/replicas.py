@@ -12,8 +12,9 @@ behind after a short recheck is as far behind as the age of the last transaction
 
 What stays on the primary: every write (the router sends an instance read from the replica back
 to the primary to be saved), anything inside a transaction, and every read of a request from a
-browser that wrote in the last ``REPLICA_MAX_LAG_S`` (a cookie), so a list shown after a save
-shows the save. A read-only request that fails because the replica went away meanwhile is
+browser that wrote in the last ``REPLICA_MAX_LAG_S`` (a cookie), or of an API token that did
+(a key in the shared cache, since scripts keep no cookies), so a list shown after a save shows
+the save. A read-only request that fails because the replica went away meanwhile is
 answered again from the primary.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
 import logging
 import os
 import threading
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 
@@ -244,6 +247,29 @@ class LagTolerantLists:
         return lag_tolerant_changelist()
 
 
+def _token_pin_key(request: HttpRequest) -> str | None:
+    """The shared-cache key that pins an API token's reads to the primary (None: no token, or no replica)."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not replica_configured():
+        return None
+    return "replica-pin:" + hashlib.sha256(header.encode()).hexdigest()[:32]
+
+
+def _token_pinned(key: str) -> bool:
+    try:
+        return bool(cache.get(key))
+    except Exception:  # the cache is down: the primary is always right
+        logger.warning("the cache did not answer; this API token reads from the primary")
+        return True
+
+
+def _token_pin(key: str, seconds: int) -> None:
+    try:
+        cache.set(key, 1, timeout=seconds)
+    except Exception:  # the write committed; only the read-your-write pin is lost
+        logger.warning("the cache did not answer; this API token's next reads may not show its write yet")
+
+
 class ReplicaPinMiddleware:
     """Reads of a browser that just wrote stay on the primary; a GET the replica failed is answered again."""
 
@@ -252,7 +278,9 @@ class ReplicaPinMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         writes = request.method not in SAFE_METHODS
-        token = _pinned.set(writes or request.COOKIES.get(PIN_COOKIE) == "1")
+        token_pin = _token_pin_key(request)
+        pinned = writes or request.COOKIES.get(PIN_COOKIE) == "1" or (token_pin is not None and _token_pinned(token_pin))
+        token = _pinned.set(pinned)
         try:
             response = self.get_response(request)
         finally:
@@ -261,6 +289,8 @@ class ReplicaPinMiddleware:
             # Long enough for the replica to show the write: it is used only while within the lag limit.
             seconds = int(settings.REPLICA_MAX_LAG_S + settings.REPLICA_CHECK_INTERVAL_S) + 1
             response.set_cookie(PIN_COOKIE, "1", max_age=seconds, httponly=True, samesite="Lax", secure=request.is_secure())
+            if token_pin is not None:
+                _token_pin(token_pin, seconds)
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
