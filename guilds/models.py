@@ -19,9 +19,15 @@ from django.db import models
 from django.db.models import Q
 
 
+def name_key(name: str | None) -> str:
+    """The form names are searched by: case-folded in Python, so both engines compare the same text."""
+    return (name or "").casefold()[:100]
+
+
 class Guild(models.Model):
     guild_id = models.BigIntegerField(unique=True)
     name = models.CharField(max_length=100, blank=True)
+    name_key = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
     # The bot was removed from the guild (GUILD_DELETE without ``unavailable``).
     left_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -34,12 +40,13 @@ class Role(models.Model):
     guild_id = models.BigIntegerField()
     role_id = models.BigIntegerField(unique=True)
     name = models.CharField(max_length=100, blank=True)
+    name_key = models.CharField(max_length=100, blank=True, editable=False)
     position = models.IntegerField(default=0)
     deleted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["guild_id", "name"], name="directory_role_name")]
+        indexes = [models.Index(fields=["guild_id", "name_key"], name="directory_role_name")]
 
     def __str__(self) -> str:
         return f"@{self.name}" if self.name else f"role {self.role_id}"
@@ -49,12 +56,13 @@ class Channel(models.Model):
     guild_id = models.BigIntegerField()
     channel_id = models.BigIntegerField(unique=True)
     name = models.CharField(max_length=100, blank=True)
+    name_key = models.CharField(max_length=100, blank=True, editable=False)
     kind = models.SmallIntegerField(default=0, help_text="Discord's channel type.")
     deleted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["guild_id", "name"], name="directory_channel_name")]
+        indexes = [models.Index(fields=["guild_id", "name_key"], name="directory_channel_name")]
 
     def __str__(self) -> str:
         return f"#{self.name}" if self.name else f"channel {self.channel_id}"
@@ -68,6 +76,9 @@ class Member(models.Model):
     username = models.CharField(max_length=32, blank=True, help_text="The unique @name.")
     global_name = models.CharField(max_length=32, blank=True, help_text="The display name across Discord.")
     nick = models.CharField(max_length=32, blank=True, help_text="The nickname in this guild.")
+    # Case-folded copies for the admin's name search (usernames are lower case already).
+    global_key = models.CharField(max_length=32, blank=True, editable=False)
+    nick_key = models.CharField(max_length=32, blank=True, editable=False)
     bot = models.BooleanField(default=False)
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True, help_text="Set when the member left; cleared on rejoin.")
@@ -78,8 +89,8 @@ class Member(models.Model):
         constraints = [models.UniqueConstraint(fields=["guild_id", "user_id"], name="directory_member_unique")]
         indexes = [
             models.Index(fields=["guild_id", "username"], name="directory_member_username"),
-            models.Index(fields=["guild_id", "nick"], name="directory_member_nick"),
-            models.Index(fields=["guild_id", "global_name"], name="directory_member_global"),
+            models.Index(fields=["guild_id", "nick_key"], name="directory_member_nick"),
+            models.Index(fields=["guild_id", "global_key"], name="directory_member_global"),
             # Toplists leave out members who left: the few departed rows of a guild.
             models.Index(fields=["guild_id", "user_id"], condition=Q(left_at__isnull=False), name="directory_member_left"),
         ]
