@@ -27,6 +27,7 @@ EXTENSIONS = (
     "bots.cogs.timers",
     "bots.cogs.guild_settings",
     "bots.cogs.heartbeat",
+    "bots.cogs.directory",  # names of guilds, roles, channels and members, written in batches
 )
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
 # While the database is away (a restart, a failover): said instead of the generic failure.
