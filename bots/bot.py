@@ -25,6 +25,7 @@ EXTENSIONS = (
     "bots.cogs.custom_commands",
     "bots.cogs.cookies",
     "bots.cogs.timers",
+    "bots.cogs.timer_members",  # after timers: it adds /timer settings to that group
     "bots.cogs.guild_settings",
     "bots.cogs.heartbeat",
     "bots.cogs.directory",  # names of guilds, roles, channels and members, written in batches

@@ -16,9 +16,11 @@ from bots.role_changes import role_add, role_remove
 from bots.sweeper.engine import SweepFigures
 from bots.sweeper.relay import HANDOFF_SECONDS, Relay
 from bots.sweeper.stop import StopFlag, parent_gone, stop_flag
+from bots.timer_notices import timer_notice_send
 from ops.services import sweep_run_record
 from timers.models import LIVE_STATES, TimerState
-from timers.selectors import timer_get
+from timers.notices import NOTICE_KINDS
+from timers.selectors import timer_get, timer_last_event
 
 logger = logging.getLogger(__name__)
 _warned_no_token = False
@@ -89,7 +91,12 @@ async def _apply(timer_id: int) -> str:
             change = await role_add(
                 rest.http, timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: changed on the dashboard"
             )
-            return "granted" if change.done else change.refusal
+            if not change.done:
+                return change.refusal
+            last = await call(timer_last_event, timer_id=timer.pk)
+            if last is not None and last.kind in NOTICE_KINDS:  # set or extended on the web: tell the member
+                await timer_notice_send(rest.http, timer, last.kind)
+            return "granted"
         if timer.state == TimerState.CLEARED:
             change = await role_remove(
                 rest.http, timer.guild_id, timer.member_id, timer.role_id, "Guildhall timer: cleared on the dashboard"

@@ -305,6 +305,12 @@ if REDIS_URL:
 
 # A sweep worker's claim on due timers; another worker takes them over after this.
 SWEEP_LEASE_SECONDS = envint("SWEEP_LEASE_SECONDS", 30, minimum=1)
+# Timed roles checked against members' real roles: each guild every RECONCILE_HOURS (and when a
+# shard becomes ready, if that long has passed), one guild at a time, at most
+# RECONCILE_REQUESTS_PER_SECOND member-list pages or role changes a second.
+RECONCILE_HOURS = envfloat("RECONCILE_HOURS", 6.0, minimum=0.0)
+RECONCILE_REQUESTS_PER_SECOND = envfloat("RECONCILE_REQUESTS_PER_SECOND", 5.0, minimum=0.1)
+RECONCILE_PAGE_SIZE = envint("RECONCILE_PAGE_SIZE", 1000, minimum=1, maximum=1000)
 
 # --- Discord ------------------------------------------------------------------------
 DISCORD_TOKEN = envstr("DISCORD_TOKEN")

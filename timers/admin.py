@@ -40,6 +40,7 @@ from timers.services.guild_config import (
     MIN_REPORT_MINUTES,
     timer_warning_minutes_clean,
 )
+from timers.services.membership import timer_membership_settings_set
 
 # Actions change timers one at a time through the services; a whole role has pause-all.
 MAX_TIMERS_PER_ACTION = 100
@@ -55,9 +56,13 @@ class TimerSettingsForm(forms.ModelForm):
         help_text=f"Minutes before expiry at which a warning is sent, like 60, 10, 1 (at most {MAX_THRESHOLDS}; empty = none).",
     )
 
+    notice_channel_id = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="The channel grant notices go to (with notices in a channel)."
+    )
+
     class Meta:
         model = TimerSettings
-        fields = ("guild_id", "admin_role_id", "warning_minutes")
+        fields = ("guild_id", "admin_role_id", "warning_minutes", "on_leave", "on_role_missing", "notice", "notice_channel_id")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -72,11 +77,17 @@ class TimerSettingsForm(forms.ModelForm):
         except ApplicationError as exc:
             raise forms.ValidationError(str(exc)) from None
 
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("notice") == "channel" and not cleaned.get("notice_channel_id"):
+            self.add_error("notice_channel_id", "Give the channel's id for notices in a channel.")
+        return cleaned
+
 
 @admin.register(TimerSettings)
 class TimerSettingsAdmin(LagTolerantLists, admin.ModelAdmin):
     form = TimerSettingsForm
-    list_display = ("guild_id", "admin_role_id", "warning_minutes", "updated_at")
+    list_display = ("guild_id", "admin_role_id", "warning_minutes", "on_leave", "on_role_missing", "notice", "updated_at")
     search_fields = ("=guild_id",)
 
     def get_readonly_fields(self, request, obj=None):
@@ -89,6 +100,14 @@ class TimerSettingsAdmin(LagTolerantLists, admin.ModelAdmin):
             timer_settings_update(guild_id=obj.guild_id, admin_role_id=data["admin_role_id"])
         if not change or "warning_minutes" in form.changed_data:
             timer_warnings_set(guild_id=obj.guild_id, minutes=data["warning_minutes"])
+        if not change or {"on_leave", "on_role_missing", "notice", "notice_channel_id"} & set(form.changed_data):
+            timer_membership_settings_set(
+                guild_id=obj.guild_id,
+                on_leave=data["on_leave"],
+                on_role_missing=data["on_role_missing"],
+                notice=data["notice"],
+                notice_channel_id=data["notice_channel_id"],
+            )
         obj.pk = TimerSettings.objects.values_list("pk", flat=True).get(guild_id=obj.guild_id)
         obj.refresh_from_db()
 
@@ -300,3 +319,7 @@ class TimerEventAdmin(LagTolerantLists, LargeTableAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Registered from its own module: the reconciliation records.
+from timers import admin_reconcile  # noqa: E402,F401

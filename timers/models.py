@@ -293,3 +293,29 @@ class BulkJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} role {self.role_id} ({self.state})"
+
+
+class TimerReconcile(models.Model):
+    """When a guild's live timers were last checked against its members' real roles.
+
+    Kept so that a restart reconciles only the guilds that are due, not every guild at
+    once; ``lease_until`` lets one process at a time work on a guild.
+    """
+
+    guild_id = models.BigIntegerField(unique=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    checked = models.PositiveIntegerField(default=0, help_text="Live timers checked in the last run.")
+    restored = models.PositiveIntegerField(default=0, help_text="Roles given back in the last run.")
+    paused = models.PositiveIntegerField(default=0, help_text="Timers paused for a missing role in the last run.")
+    away = models.PositiveIntegerField(default=0, help_text="Timers whose member was found gone in the last run.")
+    untracked = models.PositiveIntegerField(default=0, help_text="Timed roles held with no live timer (reported only).")
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "timer reconciliation"
+
+    def __str__(self) -> str:
+        return f"guild {self.guild_id}"

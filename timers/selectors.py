@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Min, Q, QuerySet
 
-from timers.models import LIVE_STATES, AllowedRole, RoleReport, SweepBaton, TimedRole, TimerState
+from timers.models import LIVE_STATES, AllowedRole, RoleReport, SweepBaton, TimedRole, TimerEvent, TimerState
 
 
 def timers_due_expiry(*, now: datetime, timer_ids: Iterable[int] | None = None) -> QuerySet[TimedRole]:
@@ -96,3 +96,23 @@ def reports_shown(*, guild_id: int, limit: int) -> list[RoleReport]:
 def sweep_baton_holder(*, name: str) -> str | None:
     """Who holds the engine's baton now ('' when free, None before any run took it)."""
     return SweepBaton.objects.filter(name=name).values_list("holder", flat=True).first()
+
+
+def reconcile_plan(*, guild_id: int) -> tuple[dict[int, set[int]], set[int]]:
+    """(member -> the roles of their live timers, the guild's timed roles) for reconciliation.
+
+    The timed roles are the allowed-role list, or, without one, every role a live timer
+    grants: holders of these with no live timer are reported.
+    """
+    live = TimedRole.objects.filter(guild_id=guild_id, state__in=LIVE_STATES)
+    members: dict[int, set[int]] = {}
+    for member_id, role_id in live.values_list("member_id", "role_id"):
+        members.setdefault(member_id, set()).add(role_id)
+    roles = set(AllowedRole.objects.filter(guild_id=guild_id).values_list("role_id", flat=True))
+    return members, roles | {r for held in members.values() for r in held}
+
+
+def timer_last_event(*, timer_id: int) -> TimerEvent | None:
+    """A timer's latest event (index ``timer_event_recent``)."""
+    return TimerEvent.objects.filter(timer_id=timer_id).order_by("-created_at", "-pk").first()
+

@@ -13,10 +13,11 @@ from discord.ext import commands
 from bots.checks import may_manage_timers, timer_admin
 from bots.db import call
 from bots.role_changes import role_add, role_remove
+from bots.timer_notices import timer_notice_send
 from config.numbers import ASCII_DIGITS_HELP, parse_int
 from timers.durations import format_duration, parse_duration
 from timers.errors import TimerError
-from timers.models import ExpiryOutcome, TimedRole, TimerState
+from timers.models import ExpiryOutcome, TimedRole, TimerEventKind, TimerState
 from timers.selectors import allowed_roles, reports_shown, timers_shown
 from timers.services import (
     allowed_role_add,
@@ -151,6 +152,8 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
                 await call(timer_clear, guild_id=guild_of(interaction).id, member_id=user.id, role_id=role.id, actor_id=None)
             raise TimerError(f"Discord refused to give {role.mention} to {user.mention}: {granted.text}.")
         await interaction.followup.send(embed=timer_embed(title, change.timer), allowed_mentions=NO_PINGS)
+        kind = TimerEventKind.ADD if service is timer_add and not change.created else TimerEventKind.SET
+        await timer_notice_send(self.bot.http, change.timer, kind)
 
     @app_commands.command(name="remove", description="Take time off a member's timer")
     @timer_admin()
