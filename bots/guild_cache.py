@@ -25,6 +25,7 @@ from bots.db import call
 from commands.command_templates import CompiledTemplate, compile_template
 from commands.errors import CustomCommandError
 from commands.models import GuildSettings
+from commands.restrictions import CommandRestriction, restriction_compile
 from commands.selectors import command_aliases_for_cache, commands_for_cache
 from commands.services import command_uses_record, commands_version, guild_settings_get, guild_settings_stamp
 
@@ -43,6 +44,7 @@ class CachedCommand:
     enabled: bool
     cooldown_seconds: int
     cooldown_scope: str
+    restriction: CommandRestriction | None = None  # None: anyone, anywhere (commands.restrictions)
 
 
 @dataclass
@@ -76,12 +78,14 @@ def _current(guild_id: int, entry: GuildEntry) -> bool:
 def _load_commands(guild_id: int) -> dict[str, CachedCommand]:
     found: dict[str, CachedCommand] = {}
     by_pk: dict[int, CachedCommand] = {}
-    for pk, name, template, enabled, cooldown, scope in commands_for_cache(guild_id=guild_id).iterator(chunk_size=2000):
+    rows = commands_for_cache(guild_id=guild_id).iterator(chunk_size=2000)
+    for pk, name, template, enabled, cooldown, scope, allowed, denied, channels in rows:
         try:
             compiled = compile_template(template)
         except CustomCommandError:
             compiled = None
-        by_pk[pk] = found[name] = CachedCommand(pk, name, compiled, enabled, cooldown, scope)
+        restriction = restriction_compile(allowed, denied, channels)
+        by_pk[pk] = found[name] = CachedCommand(pk, name, compiled, enabled, cooldown, scope, restriction)
     for alias, command_pk in command_aliases_for_cache(guild_id=guild_id):
         if command_pk in by_pk:
             found[alias] = by_pk[command_pk]

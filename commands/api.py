@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, Field, Strict, StrictBool
 
 from commands.command_templates import MAX_TEMPLATE_LENGTH
 from commands.models import CookieBalance, CustomCommand
+from commands.restrictions import MAX_RESTRICTION_IDS
 from commands.selectors import command_get, command_list, cookie_leaderboard, cookie_ledger, cookie_standing
 from commands.services import NAME_PATTERN, command_create, command_delete, command_update
 from commands.services.custom_commands import MAX_COOLDOWN_SECONDS
@@ -36,6 +37,7 @@ CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or o
 NameText = Annotated[str, Field(min_length=1, max_length=32), NoNul]
 TemplateText = Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH), NoNul]
 NoteText = Annotated[str, Field(max_length=200), NoNul]
+RestrictionIds = Annotated[list[DiscordId], Field(max_length=MAX_RESTRICTION_IDS)]
 CooldownSeconds = Annotated[int, Field(ge=0, le=MAX_COOLDOWN_SECONDS), Strict(), BeforeValidator(whole_number_parse)]
 
 
@@ -55,6 +57,9 @@ class CommandOut(Schema):
     cooldown_scope: str
     enabled: bool
     note: str
+    allowed_role_ids: SnowflakeList = Field(description="Only members with one of these roles may use it (empty: anyone).")
+    denied_role_ids: SnowflakeList = Field(description="Members with one of these roles may never use it; beats allowed.")
+    allowed_channel_ids: SnowflakeList = Field(description="Only in these channels and their threads (empty: anywhere).")
 
     @staticmethod
     def resolve_aliases(obj: CustomCommand) -> list[str]:
@@ -70,6 +75,9 @@ class CommandIn(RequestBody):
     name: NameText
     template: TemplateText
     author_id: DiscordId | None = None
+    allowed_role_ids: RestrictionIds | None = None
+    denied_role_ids: RestrictionIds | None = None
+    allowed_channel_ids: RestrictionIds | None = None
 
 
 class CommandPatch(RequestBody):
@@ -79,6 +87,9 @@ class CommandPatch(RequestBody):
     enabled: StrictBool | None = None  # 0 and 1 are numbers, not a yes or no
     note: NoteText | None = None
     editor_id: DiscordId | None = None
+    allowed_role_ids: RestrictionIds | None = Field(None, description="Replaces the list; [] lifts it.")
+    denied_role_ids: RestrictionIds | None = Field(None, description="Replaces the list; [] lifts it.")
+    allowed_channel_ids: RestrictionIds | None = Field(None, description="Replaces the list; [] lifts it.")
 
 
 class BalanceOut(Schema):
@@ -145,7 +156,15 @@ def commands_get(request: HttpRequest, guild_id: DiscordId, name: str = CommandN
 @requires("commands.add_customcommand")
 def commands_create(request: HttpRequest, guild_id: DiscordId, body: CommandIn):
     """Add a command; 409 when the name is taken by a command or an alias."""
-    command = command_create(guild_id=guild_id, name=body.name, template=body.template, author_id=body.author_id)
+    command = command_create(
+        guild_id=guild_id,
+        name=body.name,
+        template=body.template,
+        author_id=body.author_id,
+        allowed_role_ids=body.allowed_role_ids,
+        denied_role_ids=body.denied_role_ids,
+        allowed_channel_ids=body.allowed_channel_ids,
+    )
     logger.info("command %s created in guild %s through the API by %s", command.name, guild_id, getattr(request, "auth", None))
     return Status(201, command)
 
@@ -153,7 +172,7 @@ def commands_create(request: HttpRequest, guild_id: DiscordId, body: CommandIn):
 @router.patch("/guilds/{guild_id}/commands/{name}", response={200: CommandOut, **refusals(400, 404)}, tags=["commands"])
 @requires("commands.change_customcommand")
 def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatch, name: str = CommandName):
-    """Change a command's reply, cooldown or enabled flag (only the fields sent)."""
+    """Change a command's reply, cooldown, enabled flag or restrictions (only the fields sent)."""
     command = _command_or_404(guild_id, name)
     command = command_update(
         guild_id=guild_id,
@@ -164,6 +183,9 @@ def commands_update(request: HttpRequest, guild_id: DiscordId, body: CommandPatc
         enabled=body.enabled,
         note=body.note,
         editor_id=body.editor_id,
+        allowed_role_ids=body.allowed_role_ids,
+        denied_role_ids=body.denied_role_ids,
+        allowed_channel_ids=body.allowed_channel_ids,
     )
     return command  # as committed, aliases read inside the transaction (no query after the commit)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
+from commands.restrictions import FIELDS as RESTRICTION_FIELDS
+from commands.restrictions import restriction_lines
 from config.database import lag_tolerant_alias
 
 LEADERBOARD_PAGE_SIZE = 10
@@ -83,6 +85,12 @@ def command_describe(*, guild_id: int, name: str) -> str | None:
         lines.append(f"cooldown: {command.cooldown_seconds}s per {command.cooldown_scope}")
     if command.note:
         lines.append(f"note: {command.note}")
+    restricted = restriction_lines(
+        allowed_role_ids=command.allowed_role_ids,
+        denied_role_ids=command.denied_role_ids,
+        allowed_channel_ids=command.allowed_channel_ids,
+    )
+    lines += restricted or ["anyone may use it, anywhere"]
     lines.append(command_template_block(command.template))
     return "\n".join(lines)
 
@@ -96,7 +104,7 @@ def command_raw(*, guild_id: int, name: str, limit: int = MAX_TEMPLATE_SHOWN) ->
 def commands_for_cache(*, guild_id: int) -> QuerySet:
     """What a bot keeps of each of the guild's commands, as tuples (streamed in chunks)."""
     return CustomCommand.objects.filter(guild_id=guild_id).values_list(
-        "pk", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope"
+        "pk", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope", *RESTRICTION_FIELDS
     )
 
 

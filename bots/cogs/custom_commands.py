@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import discord
 from discord.ext import commands
 
 from bots.bot import DATABASE_AWAY, guild_of
 from bots.checks import command_manager
+from bots.command_access import NO_PINGS, RefusalThrottle, refusal_for, refusal_text
 from bots.converters import WholeNumber
 from bots.db import call
+from bots.guild_cache import CachedCommand
 from commands.command_templates import RenderContext, defuse_mentions
 from commands.errors import CustomCommandCooling
+from commands.restrictions import RestrictionEdit, restriction_lines
 from commands.selectors import command_describe, command_names_page, command_raw, cookie_balance
 from commands.services import (
     command_alias_add,
@@ -45,6 +49,7 @@ def _join_names(names: list[str], prefix: str, empty: str) -> str:
 class CustomCommands(commands.Cog):
     def __init__(self, bot) -> None:
         self.bot = bot
+        self.refusals = RefusalThrottle()
 
     # -- using them ---------------------------------------------------------------------
     @commands.Cog.listener("on_message")
@@ -67,6 +72,8 @@ class CustomCommands(commands.Cog):
         cached = await self.bot.guild_cache.command(guild_id, name)
         if cached is None or not cached.enabled or cached.compiled is None:
             return  # unknown names are chatter, not errors
+        if cached.restriction is not None and await self._refused(message, cached, prefix + name):
+            return
         try:
             if cached.cooldown_seconds:
                 await call(
@@ -102,6 +109,17 @@ class CustomCommands(commands.Cog):
         self.bot.guild_cache.count_use(cached.pk)
         if text.strip():
             await message.channel.send(text)
+
+    async def _refused(self, message: discord.Message, cached: CachedCommand, shown: str) -> bool:
+        """Whether the author may not use ``cached`` here; tells them why unless the guild is silent."""
+        reason = refusal_for(cached, message.author, message.channel)
+        if reason is None:
+            return False
+        assert message.guild is not None
+        settings = await self.bot.guild_cache.settings(message.guild.id)
+        if settings.command_refusal == "reply" and self.refusals.may_tell(message.author.id, cached.pk):
+            await message.reply(refusal_text(shown, reason), mention_author=False, allowed_mentions=NO_PINGS)
+        return True
 
     # -- Praetbot's management forms ----------------------------------------------------
     @commands.command(name="addCommand")
@@ -224,6 +242,88 @@ class CustomCommands(commands.Cog):
         command = await call(command_update, guild_id=guild_of(ctx).id, name=name, enabled=enabled)
         self.bot.guild_cache.forget(guild_of(ctx).id)
         await ctx.send(f"`{command.name}` is {'on' if enabled else 'off'}.")
+
+    @command_group.command(name="restrict")
+    @command_manager()
+    async def command_restrict(
+        self,
+        ctx: commands.Context,
+        name: str,
+        rule: Literal["allow-role", "deny-role", "allow-channel"],
+        role: discord.Role | None = None,
+        channel: discord.abc.GuildChannel | None = None,
+    ) -> None:
+        """Limit a custom command: allow-role @role, deny-role @role or allow-channel #channel."""
+        if rule == "allow-channel":
+            if channel is None:
+                raise commands.BadArgument("Name the channel: `command restrict <name> allow-channel #channel`.")
+            edit = RestrictionEdit.allow_channel(channel.id)
+        elif role is None:
+            raise commands.BadArgument(f"Name the role: `command restrict <name> {rule} @role`.")
+        else:
+            edit = RestrictionEdit.allow_role(role.id) if rule == "allow-role" else RestrictionEdit.deny_role(role.id)
+        await self._restrict(ctx, name, edit)
+
+    @command_group.command(name="unrestrict")
+    @command_manager()
+    async def command_unrestrict(
+        self, ctx: commands.Context, name: str, role: discord.Role | None = None, channel: discord.abc.GuildChannel | None = None
+    ) -> None:
+        """Lift a custom command's limit on a role or channel; with neither, lift every limit."""
+        if role is not None and channel is not None:
+            raise commands.BadArgument("Lift a role or a channel, one at a time.")
+        edit = RestrictionEdit.lift_all()
+        if role is not None:
+            edit = RestrictionEdit.lift_role(role.id)
+        elif channel is not None:
+            edit = RestrictionEdit.lift_channel(channel.id)
+        await self._restrict(ctx, name, edit)
+
+    async def _restrict(self, ctx: commands.Context, name: str, edit: RestrictionEdit) -> None:
+        guild_id = guild_of(ctx).id
+        command = await call(command_update, guild_id=guild_id, name=name, restriction_edit=edit)
+        self.bot.guild_cache.forget(guild_id)
+        lines = restriction_lines(
+            allowed_role_ids=command.allowed_role_ids,
+            denied_role_ids=command.denied_role_ids,
+            allowed_channel_ids=command.allowed_channel_ids,
+        )
+        shown = "; ".join(lines) if lines else "anyone may use it, anywhere"
+        await ctx.send(f"`{command.name}`: {shown}.", allowed_mentions=NO_PINGS)
+
+    @command_group.command(name="run")  # type: ignore[arg-type]
+    @commands.guild_only()
+    async def command_run(self, ctx: commands.Context, name: str, *, arguments: str = "") -> None:
+        """Use a custom command, as `<prefix><name> arguments` does."""
+        guild = guild_of(ctx)
+        cached = await self.bot.guild_cache.command(guild.id, name.lower())
+        if cached is None or not cached.enabled or cached.compiled is None:
+            await ctx.send(f"There is no command called `{name[:32]}`.", ephemeral=True)
+            return
+        reason = refusal_for(cached, ctx.author, ctx.channel)
+        if reason is not None:
+            # A slash command needs an answer; an ephemeral one is seen by the caller alone.
+            if ctx.interaction is not None or (await self.bot.guild_cache.settings(guild.id)).command_refusal == "reply":
+                await ctx.send(refusal_text(name.lower()[:32], reason), ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        if cached.cooldown_seconds:
+            await call(
+                command_cooldown_take,
+                command_pk=cached.pk,
+                name=cached.name,
+                seconds=cached.cooldown_seconds,
+                scope=cached.cooldown_scope,
+                member_id=ctx.author.id,
+                channel_id=ctx.channel.id,
+            )
+        cookies = None
+        if cached.compiled.uses_cookies:
+            cookies = await call(cookie_balance, guild_id=guild.id, member_id=ctx.author.id)
+        words = tuple(arguments.split())
+        context = RenderContext(ctx.author.id, ctx.author.display_name, ctx.channel.id, guild.name, words, cookies)
+        text = cached.compiled.render(context)
+        self.bot.guild_cache.count_use(cached.pk)
+        await ctx.send(text if text.strip() else "(the reply is empty)")
 
     async def cog_unload(self) -> None:
         await self.bot.guild_cache.flush_usage()

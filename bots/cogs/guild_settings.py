@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import discord
 from discord.ext import commands
 
@@ -49,6 +51,7 @@ class GuildSettingsCog(commands.Cog, name="Settings"):
             f"cookies: cooldown {s.cookie_pair_cooldown_seconds}s per pair, {cap} a day, up to {s.cookie_message_cap} per message, "
             f"negative counts {'allowed' if s.cookie_allow_negative else 'not allowed'}, DM {'on' if s.cookie_dm_receiver else 'off'}",
             f"timer warnings: {', '.join(f'{m} min' for m in t.warning_minutes) or 'none'}",
+            f"restricted commands: {'a short reply' if s.command_refusal == 'reply' else 'silent'} when they refuse someone",
         ]
         await ctx.send("\n".join(lines), allowed_mentions=NO_PINGS)
 
@@ -107,6 +110,14 @@ class GuildSettingsCog(commands.Cog, name="Settings"):
         """DM members when they get a cookie (on/off)."""
         await self._update(ctx, cookie_dm_receiver=_switch(enabled))
         await ctx.send(f"Cookie DMs: {'on' if _switch(enabled) else 'off'}.")
+
+    @settings_group.command(name="command-refusal")
+    @guild_admin()
+    async def command_refusal(self, ctx: commands.Context, mode: Literal["reply", "silent"]) -> None:
+        """What a member sees when a restricted custom command refuses them: a short reply, or nothing."""
+        await self._update(ctx, command_refusal=mode)
+        shown = "a short reply says why" if mode == "reply" else "nothing is said"
+        await ctx.send(f"When a restricted command refuses someone, {shown}.")
 
 
 async def setup(bot) -> None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from commands.command_templates import compile_template
 from commands.errors import CommandExists, CommandNameInvalid, CustomCommandError, CustomCommandMissing
 from commands.models import CommandAlias, CooldownScope, CustomCommand, GuildSettings
+from commands.restrictions import RestrictionEdit, restrictions_assign, restrictions_clean
 from config.database import lock_for_transaction, retry_transient
 from config.numbers import is_int
 
@@ -181,12 +182,17 @@ def command_create(
     cooldown_scope: str = CooldownScope.MEMBER,
     enabled: bool = True,
     note: str = "",
+    allowed_role_ids: list[int] | None = None,
+    denied_role_ids: list[int] | None = None,
+    allowed_channel_ids: list[int] | None = None,
 ) -> CustomCommand:
     """Add a command; the name must be free (commands and aliases share one namespace)."""
     name = command_name_clean(name)
     options = {"cooldown_seconds": cooldown_seconds, "cooldown_scope": cooldown_scope, "enabled": enabled, "note": note}
     _check_fields(template=template, member_id=author_id, **options)
-    fields = {**options, "template": template, "author_id": author_id, "note": note.strip()[:200]}
+    given = {"allowed_role_ids": allowed_role_ids, "denied_role_ids": denied_role_ids, "allowed_channel_ids": allowed_channel_ids}
+    restrictions = restrictions_clean(given, guild_id=guild_id)
+    fields = {**options, **restrictions, "template": template, "author_id": author_id, "note": note.strip()[:200]}
     with transaction.atomic():
         # Names and aliases live in two tables; one lock per guild keeps them unique together.
         lock_for_transaction("command-names", guild_id)
@@ -213,13 +219,23 @@ def command_update(
     enabled: bool | None = None,
     note: str | None = None,
     editor_id: int | None = None,
+    allowed_role_ids: list[int] | None = None,
+    denied_role_ids: list[int] | None = None,
+    allowed_channel_ids: list[int] | None = None,
+    restriction_edit: RestrictionEdit | None = None,
 ) -> CustomCommand:
-    """Change some of a command's reply, cooldown, enabled flag and note, in one transaction.
+    """Change some of a command's reply, cooldown, enabled flag, note and restrictions, in one transaction.
 
     Only the fields given change; a bad value changes nothing. A new reply records who
     edited it and when. Turning a disabled command back on clears its note (the reason it
-    was off) unless a note is given with it.
+    was off) unless a note is given with it. Restriction lists given replace the stored
+    ones; ``restriction_edit`` (chat's allow/deny/lift one role or channel) changes what the
+    locked row holds.
     """
+    given = {"allowed_role_ids": allowed_role_ids, "denied_role_ids": denied_role_ids, "allowed_channel_ids": allowed_channel_ids}
+    lists = restrictions_clean(given, guild_id=guild_id)
+    if (lists or restriction_edit) and (name or "").strip().lower() in BUILTIN_NAMES:
+        raise CustomCommandError(f"`{name.strip().lower()}` is a built-in command; built-ins are never restricted.")
     _check_fields(
         template=template,
         cooldown_seconds=cooldown_seconds,
@@ -252,6 +268,7 @@ def command_update(
         if note is not None:
             command.note = note.strip()[:200]
             changed.append("note")
+        changed += restrictions_assign(command, lists, restriction_edit, guild_id=guild_id)
         if changed:
             command.save(update_fields=changed)
             _after_commit_bump(guild_id)

@@ -20,6 +20,7 @@ EDITABLE = _EDITABLE = {
     "cookie_allow_negative",
     "cookie_dm_receiver",
     "public_leaderboard",
+    "command_refusal",
 }
 
 
@@ -49,6 +50,9 @@ def _validate(field: str, value):
     elif field == "cookie_message_cap":
         if not is_int(value, minimum=1, maximum=25):
             raise SettingsInvalid("The per-message cookie cap must be between 1 and 25.")
+    elif field == "command_refusal":
+        if value not in ("reply", "silent"):
+            raise SettingsInvalid("A refused command is answered with a short `reply` or stays `silent`.")
     elif field == "manager_role_id":
         if value is not None and not is_int(value, minimum=1):
             raise SettingsInvalid("The manager role must be a role id.")
