@@ -26,6 +26,7 @@ EXTENSIONS = (
     "bots.cogs.cookies",
     "bots.cogs.timers",
     "bots.cogs.timer_members",  # after timers: it adds /timer settings to that group
+    "bots.cogs.timer_bulk",  # after timers: it adds /timer bulk-add, bulk-clear and bulk-cancel
     "bots.cogs.guild_settings",
     "bots.cogs.heartbeat",
     "bots.cogs.directory",  # names of guilds, roles, channels and members, written in batches

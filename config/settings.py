@@ -305,6 +305,10 @@ if REDIS_URL:
 
 # A sweep worker's claim on due timers; another worker takes them over after this.
 SWEEP_LEASE_SECONDS = envint("SWEEP_LEASE_SECONDS", 30, minimum=1)
+# A bulk timer job's claim (renewed with each member); a dead worker's job is taken over after it.
+BULK_LEASE_SECONDS = envint("BULK_LEASE_SECONDS", 30, minimum=2)
+# How often a bulk job's progress message is edited at most (Discord allows 5 edits per 5 s per channel).
+BULK_EDIT_SECONDS = envfloat("BULK_EDIT_SECONDS", 2.0, minimum=1.0)
 # Timed roles checked against members' real roles: each guild every RECONCILE_HOURS (and when a
 # shard becomes ready, if that long has passed), one guild at a time, at most
 # RECONCILE_REQUESTS_PER_SECOND member-list pages or role changes a second.

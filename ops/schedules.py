@@ -18,6 +18,8 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     # The timer engine is a relay of runs, each queueing the next (bots.sweeper.relay); this
     # schedule is its watchdog: a run it starts ends at once unless no run holds the baton.
     ScheduleSpec(name="guildhall.timers.sweep", func="bots.tasks.sweep_timers", minutes=1),
+    # Bulk timer jobs run as tasks queued when they start; this picks up a job whose worker died.
+    ScheduleSpec(name="guildhall.timers.bulk", func="bots.bulk.bulk_jobs_resume", minutes=1),
     ScheduleSpec(name="guildhall.ops.health_snapshot", func="ops.dbhealth.tasks.health_snapshot", minutes=1440),
     ScheduleSpec(name="guildhall.ops.backup_daily", func="ops.backups.tasks.backup_scheduled", minutes=1440),
     ScheduleSpec(name="guildhall.ops.retention_daily", func="ops.retention.tasks.retention_scheduled", minutes=1440),

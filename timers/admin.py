@@ -321,5 +321,5 @@ class TimerEventAdmin(LagTolerantLists, LargeTableAdmin):
         return False
 
 
-# Registered from its own module: the reconciliation records.
-from timers import admin_reconcile  # noqa: E402,F401
+# Registered from their own modules: the bulk jobs and the reconciliation records.
+from timers import admin_bulk, admin_reconcile  # noqa: E402,F401

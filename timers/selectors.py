@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Min, Q, QuerySet
 
-from timers.models import LIVE_STATES, AllowedRole, RoleReport, SweepBaton, TimedRole, TimerEvent, TimerState
+from timers.models import LIVE_STATES, AllowedRole, BulkJob, RoleReport, SweepBaton, TimedRole, TimerEvent, TimerState
 
 
 def timers_due_expiry(*, now: datetime, timer_ids: Iterable[int] | None = None) -> QuerySet[TimedRole]:
@@ -116,3 +116,30 @@ def timer_last_event(*, timer_id: int) -> TimerEvent | None:
     """A timer's latest event (index ``timer_event_recent``)."""
     return TimerEvent.objects.filter(timer_id=timer_id).order_by("-created_at", "-pk").first()
 
+
+# --- bulk jobs (timers.services.bulk) ---------------------------------------------------------
+def bulk_job_get(*, job_id: int) -> BulkJob | None:
+    return BulkJob.objects.filter(pk=job_id).first()
+
+
+def bulk_jobs_recent(*, guild_id: int | None = None) -> QuerySet[BulkJob]:
+    """Bulk jobs, newest first (index ``bulk_job_guild_recent`` per guild)."""
+    rows = BulkJob.objects.all() if guild_id is None else BulkJob.objects.filter(guild_id=guild_id)
+    return rows.order_by("-id")
+
+
+def bulk_members_with_live_timer(*, guild_id: int, role_id: int, member_ids: Iterable[int]) -> set[int]:
+    """Which of ``member_ids`` hold a live timer for the role (a bulk add leaves them as they are)."""
+    rows = TimedRole.objects.filter(guild_id=guild_id, role_id=role_id, state__in=LIVE_STATES, member_id__in=list(member_ids))
+    return set(rows.values_list("member_id", flat=True))
+
+
+def bulk_clear_targets(*, guild_id: int, role_id: int, after: int, limit: int) -> list[int]:
+    """The next members after ``after`` (member-id order) with a live timer for the role."""
+    rows = TimedRole.objects.filter(guild_id=guild_id, role_id=role_id, state__in=LIVE_STATES, member_id__gt=after)
+    return list(rows.order_by("member_id").values_list("member_id", flat=True)[:limit])
+
+
+def bulk_clear_count(*, guild_id: int, role_id: int, after: int = 0) -> int:
+    """How many live timers of the role a bulk clear has left (index ``timer_guild_role_state``)."""
+    return TimedRole.objects.filter(guild_id=guild_id, role_id=role_id, state__in=LIVE_STATES, member_id__gt=after).count()

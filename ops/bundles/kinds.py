@@ -18,7 +18,7 @@ from django.db import models
 from django.utils.duration import duration_iso_string
 
 from commands.models import CommandAlias, CommandCooldown, CookieBalance, CookieLedger, CustomCommand, GuildSettings
-from timers.models import AllowedRole, RoleReport, TimedRole, TimerEvent, TimerReconcile, TimerSettings
+from timers.models import AllowedRole, BulkJob, RoleReport, TimedRole, TimerEvent, TimerReconcile, TimerSettings
 
 FORMAT_VERSION = 1
 _ALWAYS_LEFT_OUT = {"id", "guild_id"}
@@ -26,6 +26,7 @@ _ALWAYS_LEFT_OUT = {"id", "guild_id"}
 # Models scoped to a guild that a bundle does not carry, and why.
 NOT_EXPORTED: dict[type[models.Model], str] = {
     CommandCooldown: "a running cooldown (seconds to minutes long); the cooldown's configuration travels on the command",
+    BulkJob: "a bulk change under way or done (its cursor is this database's progress); the timers it set or cleared travel with their events",
     TimerReconcile: "when the bot last checked the guild's timers against Discord: the importing bot checks again",
 }
 
