@@ -47,3 +47,11 @@ class CookieError(ApplicationError):
 
 class CookieOnCooldown(CookieError):
     pass
+
+
+class CookieRoleInvalid(CookieError):
+    """A cookie role (threshold and role) was refused."""
+
+
+class CookieRoleMissing(CookieError):
+    http_status = 404

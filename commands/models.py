@@ -215,3 +215,67 @@ class CookieLedger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.giver_id} → {self.receiver_id}: {self.delta:+d}"
+
+
+class CookiePeriod(models.TextChoices):
+    """The rolling toplists; all time is the balance itself (``CookieBalance``)."""
+
+    WEEK = "7d", "last 7 days"
+    MONTH = "30d", "last 30 days"
+
+
+PERIOD_DAYS = {CookiePeriod.WEEK: 7, CookiePeriod.MONTH: 30}
+# The ledger reasons the rolling toplists count: what members gave each other, not what admins set.
+TOPLIST_REASONS = ("give", "take", "thanks")
+
+
+class CookieDay(models.Model):
+    """What a member got from other members on one UTC day (gives less takes, plus thanks).
+
+    Kept in the same transaction as each ledger row of those reasons; the rolling windows are
+    built from these and lose a day as it falls out of them. Days older than the longest
+    window are pruned; the ledger stays the truth (``manage.py cookie_toplists_rebuild``).
+    """
+
+    guild_id = models.BigIntegerField()
+    member_id = models.BigIntegerField()
+    day = models.DateField()
+    total = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["guild_id", "member_id", "day"], name="cookie_day_unique")]
+        indexes = [models.Index(fields=["day", "guild_id"], name="cookie_day_by_day")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} on {self.day}: {self.total:+d} (guild {self.guild_id})"
+
+
+class CookieWindow(models.Model):
+    """A member's total over a rolling window (7 or 30 days), kept incrementally: a page is an index range."""
+
+    guild_id = models.BigIntegerField()
+    member_id = models.BigIntegerField()
+    period = models.CharField(max_length=3, choices=CookiePeriod.choices)
+    total = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["guild_id", "period", "member_id"], name="cookie_window_unique"),
+        ]
+        indexes = [
+            # Toplist pages and ranks per period: highest first, ties by member id.
+            models.Index(fields=["guild_id", "period", "-total", "member_id"], name="cookie_window_top"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.total} over {self.period} (guild {self.guild_id})"
+
+
+class CookieWindowClock(models.Model):
+    """The first day each rolling window holds; the daily roll-off moves it on, one day per transaction."""
+
+    period = models.CharField(max_length=3, choices=CookiePeriod.choices, unique=True)
+    first_day = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.period} from {self.first_day}"

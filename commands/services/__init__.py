@@ -1,6 +1,7 @@
 """Writes for custom commands, cookies and guild settings (see the modules for each)."""
 
 from commands.services.command_usage import command_cooldown_take, command_cooldowns_prune, command_uses_record
+from commands.services.cookie_roles import CookieRolePlan, cookie_role_add, cookie_role_remove, cookie_roles_wanted
 from commands.services.cookies import (
     CookieChange,
     cookie_give,
@@ -29,3 +30,5 @@ from commands.services.guild_settings import (
     guild_settings_get,
     guild_settings_update,
 )
+from commands.services.thanks import thanks_mentions_parse, thanks_might_match, thanks_words
+from commands.services.toplists import cookie_toplists_rebuild, cookie_windows_roll

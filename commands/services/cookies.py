@@ -16,8 +16,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from commands.errors import CookieError, CookieOnCooldown
-from commands.models import CookieBalance, CookieLedger, LedgerReason
+from commands.models import CookieBalance, CookieLedger, CookieRole, LedgerReason
+from commands.notify import cookie_roles_sync_later
+from commands.services.cookie_roles import CookieRolePlan, cookie_role_plan_for
 from commands.services.guild_settings import guild_settings_get
+from commands.services.toplists import cookie_toplists_record
 from config.database import lock_for_transaction, retry_transient
 from config.numbers import is_int
 
@@ -26,7 +29,8 @@ MAX_BALANCE = 10**15
 # (`thanks <@id>\n-- Bob` is a signature, not a take). The breaks are those str.splitlines() knows.
 _SAME_LINE_SPACE = r"[^\S\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*"
 _MENTION_CHANGE = re.compile(r"<@!?([0-9]{1,20})>" + _SAME_LINE_SPACE + r"(\+\+|--)")
-_MEMBER_REASONS = (LedgerReason.GIVE, LedgerReason.TAKE)
+# Thanks are gives said in words: they share the pair cooldown and the daily cap.
+_MEMBER_REASONS = (LedgerReason.GIVE, LedgerReason.TAKE, LedgerReason.THANKS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class CookieChange:
     receiver_id: int
     delta: int
     balance: int
+    roles: CookieRolePlan | None = None  # None when the guild has no cookie roles
 
 
 def cookie_mentions_parse(content: str, cap: int) -> list[tuple[int, int]]:
@@ -87,9 +92,10 @@ def cookie_give(
     receiver_is_bot: bool = False,
     message_id: int | None = None,
     now: datetime | None = None,
+    thanks: bool = False,
 ) -> CookieChange:
-    """Give (delta=+1) or take (delta=-1) one cookie, under the guild's rules."""
-    if not is_int(delta) or delta not in (1, -1):
+    """Give (delta=+1) or take (delta=-1) one cookie, under the guild's rules; ``thanks``: a give said in words."""
+    if not is_int(delta) or delta not in (1, -1) or (thanks and delta != 1):
         raise CookieError("Cookies go one at a time: `++` gives one, `--` takes one.")
     if giver_id == receiver_id:
         raise CookieError("You can't give yourself cookies." if delta > 0 else "You can't take your own cookies.")
@@ -119,11 +125,13 @@ def cookie_give(
             giver_id=giver_id,
             receiver_id=receiver_id,
             delta=delta,
-            reason=LedgerReason.GIVE if delta > 0 else LedgerReason.TAKE,
+            reason=LedgerReason.THANKS if thanks else LedgerReason.GIVE if delta > 0 else LedgerReason.TAKE,
             message_id=message_id,
             created_at=now,
         )
-    return CookieChange(receiver_id=receiver_id, delta=delta, balance=balance)
+        cookie_toplists_record(guild_id=guild_id, member_id=receiver_id, delta=delta, at=now)
+        roles = cookie_role_plan_for(guild_id=guild_id, balance=balance, keep_all=rules.cookie_roles_keep_all)
+    return CookieChange(receiver_id=receiver_id, delta=delta, balance=balance, roles=roles)
 
 
 @retry_transient()
@@ -149,14 +157,23 @@ def cookie_set(*, guild_id: int, member_id: int, balance: int, actor_id: int | N
                 reason=LedgerReason.ADMIN_SET,
                 created_at=now,
             )
-    return CookieChange(receiver_id=member_id, delta=delta, balance=balance)
+        roles = cookie_role_plan_for(guild_id=guild_id, balance=balance, keep_all=rules.cookie_roles_keep_all)
+    return CookieChange(receiver_id=member_id, delta=delta, balance=balance, roles=roles)
 
 
 @retry_transient()
-def cookie_reset(*, guild_id: int, actor_id: int | None, member_id: int | None = None, batch: int = 1000) -> int:
-    """Set one member's count, or everyone's in the guild, to zero; return how many changed."""
+def cookie_reset(
+    *, guild_id: int, actor_id: int | None, member_id: int | None = None, batch: int = 1000, sync_roles_later: bool = False
+) -> int:
+    """Set one member's count, or everyone's in the guild, to zero; return how many changed.
+
+    ``sync_roles_later``: queue the worker to take the cookie roles of the members whose count
+    reached one (the bot does it itself for one member reset from chat).
+    """
     now = timezone.now()
     changed = 0
+    lowest = CookieRole.objects.filter(guild_id=guild_id).order_by("threshold").values_list("threshold", flat=True).first()
+    holders: list[int] = []
     while True:
         with transaction.atomic():
             rows = CookieBalance.objects.select_for_update().filter(guild_id=guild_id).exclude(balance=0)
@@ -164,7 +181,11 @@ def cookie_reset(*, guild_id: int, actor_id: int | None, member_id: int | None =
                 rows = rows.filter(member_id=member_id)
             chunk = list(rows.order_by("pk")[:batch])
             if not chunk:
+                if sync_roles_later and holders:
+                    cookie_roles_sync_later(guild_id=guild_id, member_ids=holders)
                 return changed
+            if lowest is not None:
+                holders.extend(row.member_id for row in chunk if row.balance >= lowest)
             CookieLedger.objects.bulk_create(
                 CookieLedger(
                     guild_id=guild_id,

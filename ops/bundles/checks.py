@@ -23,6 +23,7 @@ from ops.bundles.kinds import (
     BALANCE,
     BY_NAME,
     COMMAND,
+    COOKIE_ROLE,
     GUILD_SETTINGS,
     KINDS,
     LEDGER,
@@ -124,8 +125,8 @@ class UnitChecker:
             if kind == COMMAND.name:
                 self.commands.add(name)
             return str(line.get("command", "")) if kind == ALIAS.name else ""
-        elif kind in (ALLOWED_ROLE.name, REPORT.name):
-            key = (kind, row.role_id) if kind == ALLOWED_ROLE.name else (kind, row.role_id, row.channel_id)  # type: ignore[attr-defined]
+        elif kind in (ALLOWED_ROLE.name, REPORT.name, COOKIE_ROLE.name):
+            key = (kind, row.role_id) if kind != REPORT.name else (kind, row.role_id, row.channel_id)  # type: ignore[attr-defined]
             if key in self.keys:
                 raise RowInvalid(f"a second {kind} line for the same role{' and channel' if kind == REPORT.name else ''}")
             self.keys.add(key)

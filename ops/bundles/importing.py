@@ -19,7 +19,7 @@ from typing import IO
 from django.db import connection, models, transaction
 
 from commands.models import CommandAlias, CustomCommand
-from commands.services import commands_version_bump
+from commands.services import commands_version_bump, cookie_toplists_rebuild
 from ops.bundles.checks import GoodUnit, UnitChecker
 from ops.bundles.export import bundle_open
 from ops.bundles.kinds import ALIAS, KINDS, TIMER
@@ -138,6 +138,9 @@ def guild_import(*, stream: IO[str], as_guild: int | None = None, write: Write |
             else:
                 # Bots that serve the guild cached it empty: have them reload its commands and settings.
                 transaction.on_commit(lambda: commands_version_bump(guild_id))
+                # The 7- and 30-day toplists come from the ledger rows that just went in.
+                for _ in cookie_toplists_rebuild(guild_ids=[guild_id]):
+                    pass
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise BundleRefused(f"The bundle file is damaged ({exc}); nothing was changed.") from exc
     finally:

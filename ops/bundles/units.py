@@ -21,6 +21,7 @@ from ops.bundles.kinds import (
     ALLOWED_ROLE,
     BALANCE,
     COMMAND,
+    COOKIE_ROLE,
     GUILD_SETTINGS,
     KINDS,
     LEDGER,
@@ -122,7 +123,7 @@ def guild_units(guild_id: int) -> Iterator[Unit]:
     for alias in guild_rows(ALIAS, guild_id).select_related("command").iterator(chunk_size=CHUNK):
         yield Unit(ALIAS.name, [{**row_encode(ALIAS, alias), "command": alias.command.name}])
     yield from _member_units(guild_id)
-    for kind in (ALLOWED_ROLE, REPORT):
+    for kind in (ALLOWED_ROLE, REPORT, COOKIE_ROLE):
         for obj in guild_rows(kind, guild_id).iterator(chunk_size=CHUNK):
             yield Unit(kind.name, [row_encode(kind, obj)])
     yield from _timer_units(guild_id)

@@ -19,6 +19,7 @@ from commands.services import (
     command_update,
     command_uses_record,
     cookie_give,
+    cookie_role_add,
     cookie_set,
     guild_settings_update,
 )
@@ -61,6 +62,7 @@ def fill_guild(guild_id: int = GUILD) -> None:
         cookie_give(guild_id=guild_id, giver_id=giver, receiver_id=receiver, now=NOW - timedelta(hours=giver))
     cookie_give(guild_id=guild_id, giver_id=13, receiver_id=33, delta=-1, now=NOW)
     cookie_set(guild_id=guild_id, member_id=44, balance=100, actor_id=ACTOR)
+    cookie_role_add(guild_id=guild_id, threshold=50, role_id=OTHER_ROLE, actor_id=ACTOR)
     allowed_role_add(guild_id=guild_id, role_id=ROLE, actor_id=ACTOR)
     allowed_role_add(guild_id=guild_id, role_id=OTHER_ROLE, actor_id=ACTOR)
     report_set(guild_id=guild_id, role_id=ROLE, channel_id=CHANNEL, interval_minutes=120, actor_id=ACTOR)
