@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
+from commands.models import CommandAlias, CookieBalance, CookieLedger, CookieRole, CookieWindow, CustomCommand, GuildSettings
 from commands.restrictions import FIELDS as RESTRICTION_FIELDS
 from commands.restrictions import restriction_lines
+from commands.services.cookie_roles import CookieRolePlan, cookie_role_plan_for
 from config.database import lag_tolerant_alias
+from guilds.models import Member
 
 LEADERBOARD_PAGE_SIZE = 10
 MAX_SEARCH_RESULTS = 25
@@ -119,35 +121,76 @@ def cookie_balance(*, guild_id: int, member_id: int) -> int:
     return found or 0
 
 
+PERIODS = ("all", "7d", "30d")  # all time (the balance) and the rolling windows (commands.CookieWindow)
+PERIOD_NAMES = {"all": "all time", "7d": "last 7 days", "30d": "last 30 days"}
+
+
 @dataclass(frozen=True)
 class Standing:
     member_id: int
-    balance: int
-    rank: int | None  # None for a member with no row (never given or taken)
+    balance: int  # the count for the period: the balance for all time, the window's total otherwise
+    rank: int | None  # None for a member with no row (never given or taken) or who left the server
 
 
-def cookie_standing(*, guild_id: int, member_id: int) -> Standing:
-    """A member's count and rank (1 = most cookies; ties share a rank)."""
-    balance = CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).first()
-    if balance is None:
-        return Standing(member_id=member_id, balance=0, rank=None)
-    above = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, balance__gt=balance).count()
-    return Standing(member_id=member_id, balance=balance, rank=above + 1)
+def _ranked(guild_id: int, period: str) -> tuple[QuerySet, str]:
+    """The period's rows of members still in the guild, and the field they rank by.
+
+    Members who left (``guilds.Member.left_at``, a partial index of a few rows) are left out
+    with one NOT IN, so a page stays a range of the ranking index.
+    """
+    left = Member.objects.filter(guild_id=guild_id, left_at__isnull=False).values("user_id")
+    if period == "all":
+        rows: QuerySet = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id)
+        field = "balance"
+    elif period in PERIODS:
+        # A window at zero (a give and a take) is no place on the toplist.
+        rows = CookieWindow.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, period=period).exclude(total=0)
+        field = "total"
+    else:
+        raise ValueError(f"unknown period {period!r}")
+    return rows.exclude(member_id__in=left), field
 
 
-def cookie_leaderboard(*, guild_id: int, page: int = 1, per_page: int = LEADERBOARD_PAGE_SIZE) -> list[Standing]:
-    """One page of the guild's leaderboard, highest first (an index range scan)."""
+def _value(guild_id: int, member_id: int, period: str) -> int | None:
+    rows: QuerySet
+    if period == "all":
+        rows = CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True)
+    else:
+        rows = CookieWindow.objects.filter(guild_id=guild_id, period=period, member_id=member_id).values_list("total", flat=True)
+    return rows.first()
+
+
+def _has_left(guild_id: int, member_id: int) -> bool:
+    return Member.objects.filter(guild_id=guild_id, user_id=member_id, left_at__isnull=False).exists()
+
+
+def cookie_standing(*, guild_id: int, member_id: int, period: str = "all") -> Standing:
+    """A member's count and rank in ``period`` (1 = most cookies; ties share a rank)."""
+    value = _value(guild_id, member_id, period)
+    if value is None or _has_left(guild_id, member_id):
+        return Standing(member_id=member_id, balance=value or 0, rank=None)
+    rows, field = _ranked(guild_id, period)
+    return Standing(member_id=member_id, balance=value, rank=rows.filter(**{f"{field}__gt": value}).count() + 1)
+
+
+def cookie_standings(*, guild_id: int, member_id: int) -> dict[str, Standing]:
+    """A member's standing in every period (what `/cookies` shows)."""
+    return {period: cookie_standing(guild_id=guild_id, member_id=member_id, period=period) for period in PERIODS}
+
+
+def cookie_leaderboard(
+    *, guild_id: int, page: int = 1, per_page: int = LEADERBOARD_PAGE_SIZE, period: str = "all"
+) -> list[Standing]:
+    """One page of the guild's toplist for ``period``, highest first (an index range scan)."""
     page = max(1, page)
+    ranked, field = _ranked(guild_id, period)
     rows = list(
-        CookieBalance.objects.using(lag_tolerant_alias())
-        .filter(guild_id=guild_id)
-        .order_by("-balance", "member_id")
-        .values_list("member_id", "balance")[(page - 1) * per_page : page * per_page]
+        ranked.order_by(f"-{field}", "member_id").values_list("member_id", field)[(page - 1) * per_page : page * per_page]
     )
     if not rows:
         return []
     # Ranks share ties: the first row's rank is counted; the rest follow from the page.
-    first_rank = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id, balance__gt=rows[0][1]).count() + 1
+    first_rank = ranked.filter(**{f"{field}__gt": rows[0][1]}).count() + 1
     standings: list[Standing] = []
     for position, (member_id, balance) in enumerate(rows):
         if position and balance == standings[-1].balance:
@@ -166,16 +209,29 @@ def cookie_ledger(*, guild_id: int, member_id: int | None = None) -> QuerySet[Co
     return rows.order_by("-created_at", "-pk")
 
 
-def cookie_leaderboard_position(*, guild_id: int, member_id: int) -> int | None:
-    """How many rows come before the member in leaderboard order (ties by member id), or None.
+def cookie_leaderboard_position(*, guild_id: int, member_id: int, period: str = "all") -> int | None:
+    """How many rows come before the member in the toplist's order (ties by member id), or None.
 
     Unlike the rank, this says which page the member is on when a tie spans pages.
     """
-    balance = CookieBalance.objects.filter(guild_id=guild_id, member_id=member_id).values_list("balance", flat=True).first()
-    if balance is None:
+    value = _value(guild_id, member_id, period)
+    if value is None or _has_left(guild_id, member_id):
         return None
-    ahead = Q(balance__gt=balance) | Q(balance=balance, member_id__lt=member_id)
-    return CookieBalance.objects.using(lag_tolerant_alias()).filter(ahead, guild_id=guild_id).count()
+    ranked, field = _ranked(guild_id, period)
+    ahead = Q(**{f"{field}__gt": value}) | Q(**{field: value, "member_id__lt": member_id})
+    return ranked.filter(ahead).count()
+
+
+def cookie_roles_list(*, guild_id: int) -> list[CookieRole]:
+    """The guild's cookie roles, lowest threshold first."""
+    return list(CookieRole.objects.filter(guild_id=guild_id).order_by("threshold", "role_id"))
+
+
+def cookie_role_plan(*, guild_id: int, member_id: int) -> CookieRolePlan | None:
+    """The cookie roles the member should hold now (their current balance), or None when the guild has none."""
+    keep_all = GuildSettings.objects.filter(guild_id=guild_id).values_list("cookie_roles_keep_all", flat=True).first()
+    balance = cookie_balance(guild_id=guild_id, member_id=member_id)
+    return cookie_role_plan_for(guild_id=guild_id, balance=balance, keep_all=True if keep_all is None else keep_all)
 
 
 def leaderboard_is_public(*, guild_id: int) -> bool:

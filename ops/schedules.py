@@ -27,6 +27,8 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     # field is a smallint: a 30-day interval does not fit in it on PostgreSQL).
     ScheduleSpec(name="guildhall.ops.backup_drill", func="ops.backups.drill.drill_scheduled", minutes=1440),
     ScheduleSpec(name="guildhall.ops.alerts", func="ops.alerts.tasks.alerts_evaluate_scheduled", minutes=1),
+    # Hourly, so a window loses its oldest day within the hour after midnight UTC (each day once).
+    ScheduleSpec(name="guildhall.cookies.windows_roll", func="commands.tasks.cookie_windows_roll_scheduled", minutes=60),
 )
 
 PITR_BACKUP_SCHEDULE = "guildhall.ops.pitr_backup"

@@ -21,7 +21,12 @@ EDITABLE = _EDITABLE = {
     "cookie_dm_receiver",
     "public_leaderboard",
     "command_refusal",
+    "cookie_roles_keep_all",
+    "thanks_enabled",
+    "thanks_words",
 }
+MAX_THANKS_WORDS = 20
+MAX_THANKS_WORD_LENGTH = 32
 
 
 def guild_settings_get(guild_id: int) -> GuildSettings:
@@ -56,10 +61,36 @@ def _validate(field: str, value):
     elif field == "manager_role_id":
         if value is not None and not is_int(value, minimum=1):
             raise SettingsInvalid("The manager role must be a role id.")
-    elif field in ("cookie_allow_negative", "cookie_dm_receiver", "public_leaderboard"):
+    elif field == "thanks_words":
+        return thanks_words_clean(value)
+    elif field in (
+        "cookie_allow_negative",
+        "cookie_dm_receiver",
+        "public_leaderboard",
+        "cookie_roles_keep_all",
+        "thanks_enabled",
+    ):
         if not isinstance(value, bool):
             raise SettingsInvalid(f"{field.replace('_', ' ')} must be on or off.")
     return value
+
+
+def thanks_words_clean(value) -> list[str]:
+    """A guild's thanks phrases, lower case and single-spaced, or SettingsInvalid saying why."""
+    if value is None:
+        return []  # an empty form field: the defaults
+    if not isinstance(value, list) or len(value) > MAX_THANKS_WORDS:
+        raise SettingsInvalid(f"The thanks words are a list of up to {MAX_THANKS_WORDS} phrases.")
+    cleaned: list[str] = []
+    for word in value:
+        phrase = " ".join(word.lower().split()) if isinstance(word, str) else ""
+        if not phrase or len(phrase) > MAX_THANKS_WORD_LENGTH or any(c in phrase for c in "<@`*_~|"):
+            raise SettingsInvalid(
+                f"A thanks phrase is 1 to {MAX_THANKS_WORD_LENGTH} characters of words, without mentions or formatting."
+            )
+        if phrase not in cleaned:
+            cleaned.append(phrase)
+    return cleaned
 
 
 @retry_transient()

@@ -17,7 +17,17 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.duration import duration_iso_string
 
-from commands.models import CommandAlias, CommandCooldown, CookieBalance, CookieLedger, CustomCommand, GuildSettings
+from commands.models import (
+    CommandAlias,
+    CommandCooldown,
+    CookieBalance,
+    CookieDay,
+    CookieLedger,
+    CookieRole,
+    CookieWindow,
+    CustomCommand,
+    GuildSettings,
+)
 from timers.models import AllowedRole, BulkJob, RoleReport, TimedRole, TimerEvent, TimerReconcile, TimerSettings
 
 FORMAT_VERSION = 1
@@ -26,6 +36,8 @@ _ALWAYS_LEFT_OUT = {"id", "guild_id"}
 # Models scoped to a guild that a bundle does not carry, and why.
 NOT_EXPORTED: dict[type[models.Model], str] = {
     CommandCooldown: "a running cooldown (seconds to minutes long); the cooldown's configuration travels on the command",
+    CookieDay: "the toplists' per-day sums, derived from the ledger that travels; the import rebuilds them",
+    CookieWindow: "the 7- and 30-day toplists, derived from the ledger that travels; the import rebuilds them",
     BulkJob: "a bulk change under way or done (its cursor is this database's progress); the timers it set or cleared travel with their events",
     TimerReconcile: "when the bot last checked the guild's timers against Discord: the importing bot checks again",
 }
@@ -69,6 +81,7 @@ BALANCE = Kind("balance", CookieBalance, ("member_id",))
 LEDGER = Kind("ledger", CookieLedger, ("receiver_id", "created_at", "id"))
 ALLOWED_ROLE = Kind("allowed_role", AllowedRole, ("role_id",))
 REPORT = Kind("report", RoleReport, ("role_id", "channel_id"))
+COOKIE_ROLE = Kind("cookie_role", CookieRole, ("threshold", "role_id"))
 # A sweep's claim (lease) belongs to a worker of this installation, not to the timer.
 TIMER = Kind("timer", TimedRole, ("id",), left_out=_LEASES, line_keys=("@ref",))
 TIMER_EVENT = Kind("timer_event", TimerEvent, ("timer_id", "created_at", "id"), refs={"timer": "timer"})
@@ -82,6 +95,7 @@ KINDS: tuple[Kind, ...] = (
     LEDGER,
     ALLOWED_ROLE,
     REPORT,
+    COOKIE_ROLE,
     TIMER,
     TIMER_EVENT,
 )
