@@ -13,6 +13,8 @@ from timers.models import AllowedRole, RoleReport, TimedRole, TimerSettings
 from timers.services import report_set, timer_set, timer_settings_update
 
 GUILD = 556
+# The leave, role-missing and notice choices as the form shows them untouched.
+UNCHANGED = {"on_leave": "run", "on_role_missing": "restore", "notice": "off", "notice_channel_id": ""}
 pytestmark = pytest.mark.django_db
 
 
@@ -31,7 +33,7 @@ def test_it_reschedules_live_timers_when_the_warnings_change(staff_client):
     timer_settings_update(guild_id=GUILD, admin_role_id=None)
     timer = timer_set(guild_id=GUILD, member_id=2, role_id=7, duration=timedelta(hours=2), actor_id=1).timer
     assert timer.next_warn_at == timer.expires_at - timedelta(minutes=60)
-    saved = staff_client.post(_settings_url(), {"admin_role_id": "", "warning_minutes": "30, 5"})
+    saved = staff_client.post(_settings_url(), {"admin_role_id": "", "warning_minutes": "30, 5", **UNCHANGED})
     assert saved.status_code == 302, saved.content.decode()[:2000]
     assert TimerSettings.objects.get(guild_id=GUILD).warning_minutes == [30, 5]
     timer = TimedRole.objects.get(pk=timer.pk)
@@ -44,14 +46,14 @@ def test_it_reschedules_live_timers_when_the_warnings_change(staff_client):
 )
 def test_it_refuses_bad_warning_times_and_changes_nothing(staff_client, minutes, message):
     timer_settings_update(guild_id=GUILD, admin_role_id=9)
-    refused = staff_client.post(_settings_url(), {"admin_role_id": "9", "warning_minutes": minutes})
+    refused = staff_client.post(_settings_url(), {"admin_role_id": "9", "warning_minutes": minutes, **UNCHANGED})
     assert refused.status_code == 200 and message in refused.content.decode()
     assert TimerSettings.objects.get(guild_id=GUILD).warning_minutes == [60, 10, 1]
 
 
 def test_it_adds_timer_settings_for_a_new_guild_through_the_services(staff_client):
     added = staff_client.post(
-        reverse("admin:timers_timersettings_add"), {"guild_id": GUILD, "admin_role_id": "12", "warning_minutes": "15"}
+        reverse("admin:timers_timersettings_add"), {"guild_id": GUILD, "admin_role_id": "12", "warning_minutes": "15", **UNCHANGED}
     )
     assert added.status_code == 302, added.content.decode()[:2000]
     row = TimerSettings.objects.get(guild_id=GUILD)
@@ -60,7 +62,7 @@ def test_it_adds_timer_settings_for_a_new_guild_through_the_services(staff_clien
 
 def test_it_refuses_an_admin_role_that_is_not_a_role_id(staff_client):
     timer_settings_update(guild_id=GUILD, admin_role_id=9)
-    refused = staff_client.post(_settings_url(), {"admin_role_id": "0", "warning_minutes": "60, 10, 1"})
+    refused = staff_client.post(_settings_url(), {"admin_role_id": "0", "warning_minutes": "60, 10, 1", **UNCHANGED})
     assert refused.status_code == 200
     assert TimerSettings.objects.get(guild_id=GUILD).admin_role_id == 9
 
