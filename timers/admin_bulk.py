@@ -9,6 +9,8 @@ stop the job with the reason shown here.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -19,7 +21,8 @@ from django.utils.html import format_html
 from config.admin_tables import MAX_ID
 from config.errors import ApplicationError
 from config.replicas import LagTolerantLists
-from timers.durations import parse_duration
+from guilds.selectors import Names, directory_names
+from timers.durations import format_duration, parse_duration
 from timers.models import BulkJob, BulkKind, BulkState
 from timers.services.bulk import OPEN_STATES, bulk_job_cancel, bulk_job_create
 
@@ -73,8 +76,7 @@ class BulkJobForm(forms.ModelForm):
 @admin.register(BulkJob)
 class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
     form = BulkJobForm
-    list_display = ("id", "kind", "role_id", "holders_of_role_id", "guild_id", "state", "progress", "created_at", "cancel_link")
-    list_filter = ("state", "kind")
+    list_display = ("id", "change", "server", "state", "progress", "created_at", "cancel_link")
     ordering = ("-id",)
     actions = ["cancel_jobs"]
 
@@ -95,12 +97,46 @@ class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
         return self.has_view_permission(request)
 
     # -- the list ------------------------------------------------------------------------------
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        jobs = list(changelist.result_list)
+        # The page's names from the directory in one query ("My Server", "@Booster"); ids where unknown.
+        names = directory_names(
+            guild_ids=[j.guild_id for j in jobs], role_ids=[r for j in jobs for r in (j.role_id, j.holders_of_role_id)]
+        )
+        for job in jobs:
+            job.names = names  # type: ignore[attr-defined]
+        return changelist
+
+    @staticmethod
+    def _label(name: str, item_id: int | None) -> str:
+        return f"{name} ({item_id})" if name else str(item_id)
+
+    @admin.display(description="change")
+    def change(self, job: BulkJob) -> str:
+        names = getattr(job, "names", None) or Names()
+        role = self._label(names.role(job.role_id), job.role_id)
+        if job.kind == BulkKind.CLEAR:
+            return f"clear every timer of {role}"
+        holders = (
+            "its holders"
+            if job.holders_of_role_id in (None, job.role_id)
+            else ("holders of " + self._label(names.role(job.holders_of_role_id), job.holders_of_role_id))
+        )
+        return f"give {role} for {format_duration(timedelta(seconds=job.seconds or 0))} to {holders}"
+
+    @admin.display(description="server", ordering="guild_id")
+    def server(self, job: BulkJob) -> str:
+        names = getattr(job, "names", None) or Names()
+        return self._label(names.guild(job.guild_id), job.guild_id)
+
     @admin.display(description="progress")
     def progress(self, job: BulkJob) -> str:
+        if job.total is None:
+            return "counting members…" if job.state == BulkState.RUNNING else "not started"
         processed = job.done_count + job.skipped_count + job.failed_count
-        total = f"{job.total:,}" if job.total is not None else "counting…" if job.state == BulkState.RUNNING else "—"
-        failed = f", {job.failed_count:,} failed" if job.failed_count else ""
-        return f"{processed:,} of {total} ({job.done_count:,} done, {job.skipped_count:,} skipped{failed})"
+        counts = [f"{n:,} {word}" for n, word in ((job.skipped_count, "skipped"), (job.failed_count, "failed")) if n]
+        return f"{processed:,} of {job.total:,}" + (f" ({', '.join(counts)})" if counts else "")
 
     @admin.display(description="")
     def cancel_link(self, job: BulkJob) -> str:
@@ -117,7 +153,10 @@ class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
         return extra + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
-        extra = {"subtitle": "Bulk timer changes: the worker goes through the members in id order; reload for progress."}
+        extra = {
+            "title": "Bulk timer changes",
+            "subtitle": "The worker goes through each server's members in id order; reload for progress.",
+        }
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     # -- writes, through the services ------------------------------------------------------------
@@ -141,7 +180,9 @@ class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if object_id is not None:  # a job is read-only: it changes by working or by Cancel
             hidden = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
-            extra_context = {**hidden, **(extra_context or {})}
+        else:  # one Save: it starts the job
+            hidden = {"show_save_and_continue": False, "show_save_and_add_another": False, "title": "Start a bulk timer change"}
+        extra_context = {**hidden, **(extra_context or {})}
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
