@@ -105,7 +105,7 @@ class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
             guild_ids=[j.guild_id for j in jobs], role_ids=[r for j in jobs for r in (j.role_id, j.holders_of_role_id)]
         )
         for job in jobs:
-            job.names = names  # type: ignore[attr-defined]
+            job.names = names
         return changelist
 
     @staticmethod
@@ -178,6 +178,7 @@ class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
         return [f.name for f in BulkJob._meta.fields]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        hidden: dict[str, object]
         if object_id is not None:  # a job is read-only: it changes by working or by Cancel
             hidden = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
         else:  # one Save: it starts the job
