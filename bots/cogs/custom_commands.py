@@ -142,7 +142,7 @@ class CustomCommands(commands.Cog):
 
     async def _remove(self, ctx: commands.Context, name: str) -> None:
         guild_id = guild_of(ctx).id
-        removed = await call(command_delete, guild_id=guild_id, name=name)
+        removed = await call(command_delete, guild_id=guild_id, name=name, actor_id=ctx.author.id)
         self.bot.guild_cache.forget(guild_id)
         await ctx.send(f"Removed `{ctx.clean_prefix}{removed}`.")
 

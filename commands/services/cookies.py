@@ -23,6 +23,7 @@ from commands.services.guild_settings import guild_settings_get
 from commands.services.toplists import cookie_toplists_record
 from config.database import lock_for_transaction, retry_transient
 from config.numbers import is_int
+from guilds.services.log import by, log_record
 
 MAX_BALANCE = 10**15
 # The sign follows the mention on the same line: spaces between are fine, a line break is not
@@ -157,6 +158,8 @@ def cookie_set(*, guild_id: int, member_id: int, balance: int, actor_id: int | N
                 reason=LedgerReason.ADMIN_SET,
                 created_at=now,
             )
+            text = f"<@{member_id}>'s cookies set to {balance:,} (was {balance - delta:,}){by(actor_id)}"
+            log_record(guild_id=guild_id, kind="cookie.set", text=text, actor_id=actor_id, member_id=member_id)
         roles = cookie_role_plan_for(guild_id=guild_id, balance=balance, keep_all=rules.cookie_roles_keep_all)
     return CookieChange(receiver_id=member_id, delta=delta, balance=balance, roles=roles)
 
@@ -199,3 +202,8 @@ def cookie_reset(
             )
             CookieBalance.objects.filter(pk__in=[row.pk for row in chunk]).update(balance=0, updated_at=now)
             changed += len(chunk)
+            if member_id is not None:
+                text = f"<@{member_id}>'s cookies reset to 0 (was {chunk[0].balance:,}){by(actor_id)}"
+            else:
+                text = f"Cookies of {len(chunk):,} member(s) reset to 0{by(actor_id)}"
+            log_record(guild_id=guild_id, kind="cookie.reset", text=text, actor_id=actor_id, member_id=member_id)

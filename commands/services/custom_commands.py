@@ -18,6 +18,7 @@ from commands.models import CommandAlias, CooldownScope, CustomCommand, GuildSet
 from commands.restrictions import RestrictionEdit, restrictions_assign, restrictions_clean
 from config.database import lock_for_transaction, retry_transient
 from config.numbers import is_int
+from guilds.services.log import by, log_record
 
 logger = logging.getLogger(__name__)
 _cache_down = threading.Event()  # to log an outage once, not on every check
@@ -167,6 +168,16 @@ def _check_fields(
         raise CustomCommandError("An author or editor is a member id.")
 
 
+# How the activity log names what an edit changed.
+_EDITED = {"template": "reply", "cooldown_seconds": "cooldown", "cooldown_scope": "cooldown", "enabled": "on/off"}
+_NOT_SHOWN = {"edited_at", "editor_ids"}
+
+
+def _log_command(command: CustomCommand, kind: str, what: str, actor_id: int | None) -> None:
+    text = f"Command `{command.name}` {what}{by(actor_id)}"
+    log_record(guild_id=command.guild_id, kind=f"command.{kind}", text=text, actor_id=actor_id)
+
+
 def _after_commit_bump(guild_id: int) -> None:
     transaction.on_commit(lambda: commands_version_bump(guild_id))
 
@@ -204,6 +215,7 @@ def command_create(
         except IntegrityError:
             raise CommandExists(f"A command or alias called `{name}` already exists.") from None
         _after_commit_bump(guild_id)
+        _log_command(command, "create", "created", author_id)
         prefetch_related_objects([command], "aliases")  # read before the commit: see command_update
     return command
 
@@ -272,6 +284,10 @@ def command_update(
         if changed:
             command.save(update_fields=changed)
             _after_commit_bump(guild_id)
+            parts = dict.fromkeys(
+                _EDITED.get(f, f.replace("_ids", "s").replace("_", " ")) for f in changed if f not in _NOT_SHOWN
+            )
+            _log_command(command, "edit", f"edited ({', '.join(parts)})", editor_id)
         # Everything a caller shows is read inside the transaction: once it has committed,
         # no further query can fail and make a saved change look failed.
         prefetch_related_objects([command], "aliases")
@@ -279,11 +295,12 @@ def command_update(
 
 
 @retry_transient()
-def command_delete(*, guild_id: int, name: str) -> str:
+def command_delete(*, guild_id: int, name: str, actor_id: int | None = None) -> str:
     """Delete a command (by its name or an alias) with its aliases; return its name."""
     with transaction.atomic():
         command = _resolve_for_update(guild_id, name)
         deleted_name = command.name
+        _log_command(command, "delete", "deleted", actor_id)
         command.delete()
         _after_commit_bump(guild_id)
     return deleted_name

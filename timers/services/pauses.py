@@ -14,6 +14,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.database import retry_transient
+from guilds.services.log import LogLine, by, log_record_many
+from timers.durations import format_duration
 from timers.errors import TimerError
 from timers.models import PauseKind, TimedRole, TimerEvent, TimerEventKind, TimerState
 from timers.selectors import timers_due_resume, timers_of_role
@@ -23,6 +25,7 @@ from timers.services.timed_roles import (
     _activate,
     _check_duration,
     _event,
+    _log,
     _require_live,
     _thresholds,
 )
@@ -79,6 +82,7 @@ def timer_pause(
         _pause(timer, now, duration, PauseKind.MEMBER)
         timer.save()
         _event(timer, TimerEventKind.PAUSE, actor_id, duration)
+        _log(timer, "pause", f"paused for {format_duration(duration)}" if duration is not None else "paused", actor_id)
     return TimerChange(timer=timer)
 
 
@@ -95,6 +99,7 @@ def timer_resume(
         _activate(timer, now + timer.frozen_remaining, now)
         timer.save()
         _event(timer, TimerEventKind.RESUME, actor_id)
+        _log(timer, "resume", "resumed", actor_id)
     return TimerChange(timer=timer)
 
 
@@ -143,6 +148,9 @@ def timer_pause_all(
             TimerEvent(timer=t, kind=TimerEventKind.PAUSE, actor_id=actor_id, detail="pause-all") for t in chunk
         )
         paused += len(chunk)
+        span = f" for {format_duration(duration)}" if duration is not None else ""
+        text = f"{len(chunk)} <@&{role_id}> timer(s) paused{span}{by(actor_id)} (pause-all)"
+        log_record_many([LogLine(guild_id, "timer.pause_all", text, actor_id=actor_id, role_id=role_id)])
 
     _each_chunk(
         timers_of_role(guild_id=guild_id, role_id=role_id, state=TimerState.ACTIVE).filter(expires_at__gt=at), pause_chunk
@@ -165,6 +173,8 @@ def timer_resume_all(*, guild_id: int, role_id: int, actor_id: int | None, now: 
             TimerEvent(timer=t, kind=TimerEventKind.RESUME, actor_id=actor_id, detail="resume-all") for t in chunk
         )
         resumed += len(chunk)
+        text = f"{len(chunk)} <@&{role_id}> timer(s) resumed{by(actor_id)} (resume-all)"
+        log_record_many([LogLine(guild_id, "timer.resume_all", text, actor_id=actor_id, role_id=role_id)])
 
     frozen = timers_of_role(guild_id=guild_id, role_id=role_id, state=TimerState.PAUSED).filter(pause_kind=PauseKind.GLOBAL)
     _each_chunk(frozen, resume_chunk)
@@ -196,4 +206,14 @@ def timer_auto_resume(*, now: datetime | None = None, batch: int = BATCH) -> int
             _resume_in_place(timer, deadline, now, thresholds_by_guild[timer.guild_id])
         TimedRole.objects.bulk_update(chunk, _RESUME_FIELDS)
         TimerEvent.objects.bulk_create(TimerEvent(timer=t, kind=TimerEventKind.AUTO_RESUME) for t in chunk)
+        log_record_many(
+            LogLine(
+                t.guild_id,
+                "timer.auto_resume",
+                f"<@{t.member_id}>'s <@&{t.role_id}> timer resumed at the end of its pause",
+                member_id=t.member_id,
+                role_id=t.role_id,
+            )
+            for t in chunk
+        )
     return len(chunk)

@@ -20,10 +20,30 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from config.database import retry_transient
+from guilds.services.log import LogLine, log_record_many
 from timers.models import ExpiryOutcome, RoleReport, TimedRole, TimerEvent, TimerEventKind, TimerState
 from timers.selectors import reports_due, timers_due_expiry, timers_due_warning
 from timers.services.guild_config import timer_settings_get
 from timers.services.warnings import warnings_schedule
+
+# What the activity log says of an expiry, by outcome; the failures are flagged.
+_EXPIRY_LOG: dict[str, tuple[str, bool]] = {
+    ExpiryOutcome.REMOVED: ("ran out; the role was removed", False),
+    ExpiryOutcome.MEMBER_GONE: ("ran out while they were away from the server", False),
+    ExpiryOutcome.ROLE_GONE: ("ran out, but the role no longer exists", True),
+    ExpiryOutcome.FORBIDDEN: (
+        "ran out, but I may not remove the role (missing Manage Roles, or it is above my highest role)",
+        True,
+    ),
+    ExpiryOutcome.FAILED: ("ran out, but removing the role failed after every retry", True),
+}
+
+
+def _expiry_line(timer: TimedRole, outcome: str, detail: str) -> LogLine:
+    what, failed = _EXPIRY_LOG.get(outcome, (f"ran out ({outcome})", True))
+    text = f"<@{timer.member_id}>'s <@&{timer.role_id}> timer {what}" + (f": {detail[:200]}" if failed and detail else "")
+    kind = "timer.expire_failed" if failed else "timer.expire"
+    return LogLine(timer.guild_id, kind, text, member_id=timer.member_id, role_id=timer.role_id, failed=failed)
 
 
 def _lease() -> timedelta:
@@ -141,6 +161,7 @@ def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, n
         timers = list(TimedRole.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
         unrecorded = set(by_id) - {t.pk for t in timers}
         events = []
+        log_lines = []
         changes: dict[tuple[tuple[str, object], ...], list[int]] = defaultdict(list)  # new values -> the rows that get them
         for timer in timers:
             outcome, detail = by_id[timer.pk]
@@ -177,6 +198,7 @@ def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, n
                     "lease_owner": "",
                 }
                 events.append(TimerEvent(timer=timer, kind=TimerEventKind.EXPIRE, detail=outcome))
+                log_lines.append(_expiry_line(timer, outcome, detail))
             changes[tuple(sorted(change.items()))].append(timer.pk)
         # A batch mostly shares its new values (200 roles removed alike): one UPDATE per distinct
         # change. bulk_update's CASE per row and field took ~0.2 s of Python per batch of 200,
@@ -184,6 +206,7 @@ def sweep_record_expiries(*, outcomes: list[tuple[int, str, str]], owner: str, n
         for values, ids in changes.items():
             TimedRole.objects.filter(pk__in=ids).update(**dict(values), updated_at=now)
         TimerEvent.objects.bulk_create(events)
+        log_record_many(log_lines)  # one INSERT for the batch: the sweep expires hundreds a second
     return unrecorded
 
 

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.database import lock_for_transaction, retry_transient
+from guilds.services.log import by, log_record
 from timers.durations import MAX_DURATION, MIN_DURATION, format_duration
 from timers.errors import InvalidDuration, RoleNotAllowed, TimerNotFound
 from timers.models import LIVE_STATES, AllowedRole, TimedRole, TimerEvent, TimerEventKind, TimerState
@@ -80,6 +81,19 @@ def _event(timer: TimedRole, kind: str, actor_id: int | None, seconds: timedelta
         actor_id=actor_id,
         seconds=int(seconds.total_seconds()) if seconds is not None else None,
         detail=detail,
+    )
+
+
+def _log(timer: TimedRole, kind: str, what: str, actor_id: int | None, detail: str = "") -> None:
+    """The activity-log entry for a change to one timer, in the change's transaction."""
+    text = f"<@{timer.member_id}>'s <@&{timer.role_id}> timer {what}{by(actor_id)}" + (f" ({detail})" if detail else "")
+    log_record(
+        guild_id=timer.guild_id,
+        kind=f"timer.{kind}",
+        text=text,
+        actor_id=actor_id,
+        member_id=timer.member_id,
+        role_id=timer.role_id,
     )
 
 
@@ -154,6 +168,7 @@ def _set_locked(
     _activate(timer, now + duration, now)
     timer.save()
     _event(timer, TimerEventKind.SET, actor_id, duration, detail)
+    _log(timer, "set", f"set to {format_duration(duration)}", actor_id, detail)
     return TimerChange(timer=timer, created=created)
 
 
@@ -188,6 +203,7 @@ def timer_add(
             _activate(timer, expires_at, now)
         timer.save()
         _event(timer, TimerEventKind.ADD, actor_id, duration)
+        _log(timer, "add", f"extended by {format_duration(duration)}", actor_id)
     return TimerChange(timer=timer)
 
 
@@ -211,6 +227,7 @@ def timer_remove(
             _activate(timer, max(timer.ends_at - duration, now), now)
         timer.save()
         _event(timer, TimerEventKind.REMOVE, actor_id, duration)
+        _log(timer, "remove", f"shortened by {format_duration(duration)}", actor_id)
     return TimerChange(timer=timer)
 
 
@@ -225,4 +242,5 @@ def timer_clear(*, guild_id: int, member_id: int, role_id: int, actor_id: int | 
         timer.pause_until = None
         timer.save()
         _event(timer, TimerEventKind.CLEAR, actor_id, detail=detail)
+        _log(timer, "clear", "cleared", actor_id, detail)
     return TimerChange(timer=timer)
