@@ -199,6 +199,8 @@ class GuildhallBot(commands.AutoShardedBot):
         if isinstance(error, commands.CommandNotFound):
             return  # custom commands and chatter are not errors
         original = getattr(error, "original", error)
+        # A hybrid command used as a slash command wraps its error twice (HybridCommandError, CommandInvokeError).
+        original = getattr(original, "original", original)
         if isinstance(original, ApplicationError):
             text = str(original)
         elif isinstance(error, (commands.UserInputError, commands.CheckFailure)):
