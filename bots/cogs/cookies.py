@@ -126,14 +126,13 @@ class Cookies(commands.Cog):
         """A member's cookies and rank all time, this week and this month (yours by default)."""
         target = member or ctx.author
         standings = await call(cookie_standings, guild_id=guild_of(ctx).id, member_id=target.id)
-        ranks = [
-            f"#{standings[period].rank} {label}"
-            if period == "all"
-            else f"#{standings[period].rank} {label} ({standings[period].balance})"
-            for period, label in (("all", "all time"), ("7d", "last 7 days"), ("30d", "last 30 days"))
+        ranks = [f"#{standings['all'].rank}"] if standings["all"].rank else []
+        ranks += [
+            f"{PERIOD_NAMES[period]} #{standings[period].rank} with {standings[period].balance}"
+            for period in ("7d", "30d")
             if standings[period].rank
         ]
-        rank = f" (rank {', '.join(ranks)})" if ranks else ""
+        rank = f" (rank {'; '.join(ranks)})" if ranks else ""
         await ctx.send(cookie_line(target.id, standings["all"].balance) + rank)
 
     @cookies.command(name="top")  # type: ignore[arg-type]
@@ -149,7 +148,8 @@ class Cookies(commands.Cog):
             return
         lines = [f"**#{row.rank}** <@{row.member_id}> — {row.balance} :cookie:" for row in rows]
         mine = (await call(cookie_standings, guild_id=guild.id, member_id=ctx.author.id))[period]
-        embed = discord.Embed(title=f"Cookie toplist, {PERIOD_NAMES[period]} — page {page}", description="\n".join(lines))
+        title = "Cookie leaderboard" if period == "all" else f"Cookie leaderboard, {PERIOD_NAMES[period]}"
+        embed = discord.Embed(title=f"{title} — page {page}", description="\n".join(lines))
         embed.set_footer(text=f"Your rank: #{mine.rank} with {mine.balance}" if mine.rank else "You are not on this toplist.")
         await ctx.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
 

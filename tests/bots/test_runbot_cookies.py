@@ -74,7 +74,7 @@ def test_it_refuses_a_second_change_within_the_pair_cooldown(fake, bot):
 def test_it_shows_counts_and_the_leaderboard(fake, bot):
     wait_reply(fake, ALICE, f"<@{BOB.id}>++", lambda m: "cookie" in m["content"])
     mine = wait_reply(fake, ADMIN, f"!!cookies <@{BOB.id}>", lambda m: "rank" in m["content"])
-    assert mine["content"] == f"<@{BOB.id}> has 1 :cookie:'s (rank #1)"
+    assert mine["content"] == f"<@{BOB.id}> has 1 :cookie:'s (rank #1; last 7 days #1 with 1; last 30 days #1 with 1)"
     top = wait_reply(fake, ADMIN, "!!cookies top", lambda m: bool(m.get("embeds")))
     assert f"<@{BOB.id}>" in top["embeds"][0]["description"]
     refused = wait_reply(fake, ALICE, f"!!cookies set <@{BOB.id}> 50", lambda m: "Manage Server" in m["content"])
