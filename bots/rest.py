@@ -63,12 +63,14 @@ class DiscordRest:
         embed: discord.Embed | None = None,
         nonce: str | None = None,
         ping_users: list[int] | None = None,
+        embeds: list[discord.Embed] | None = None,
     ) -> int:
-        """Post to a channel; return the message id. Raises discord.HTTPException."""
+        """Post to a channel (one embed, or up to ten); return the message id. Raises discord.HTTPException."""
         mentions = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(u) for u in ping_users or []])
         with handle_message_parameters(
             content=content,
             embed=embed if embed is not None else discord.utils.MISSING,
+            embeds=embeds if embeds is not None else discord.utils.MISSING,
             nonce=nonce,
             allowed_mentions=mentions,
         ) as params:

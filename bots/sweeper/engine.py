@@ -31,6 +31,7 @@ import discord
 from django.utils import timezone
 
 from bots.db import call
+from bots.log_poster import LogPoster
 from bots.rest import DiscordRest, nonce_for
 from bots.role_changes import RoleChange, role_add, role_remove
 from timers.durations import format_duration
@@ -105,6 +106,27 @@ class Sweeper:
         if stop is not None:
             self.halt = stop
         end = time.monotonic() + seconds
+        # The activity log is posted beside the loop, so that pacing a channel never delays an expiry.
+        posting = asyncio.ensure_future(LogPoster(self.rest, clock=self.now).run(self.halt, end)) if self.rest else None
+        try:
+            await self._loop(end)
+        finally:
+            if posting is not None:
+                await self._stop_posting(posting)
+        return self.figures
+
+    @staticmethod
+    async def _stop_posting(posting: asyncio.Future[Any]) -> None:
+        """Give the log poster's message in flight the same grace as the engine's calls, then stop it."""
+        try:
+            await asyncio.wait_for(asyncio.shield(posting), timeout=STOP_GRACE + POLL_SECONDS)
+        except TimeoutError:
+            posting.cancel()  # its claimed entries are released (bots.log_poster)
+        except Exception:
+            logger.exception("the activity log poster failed")
+        await asyncio.gather(posting, return_exceptions=True)
+
+    async def _loop(self, end: float) -> None:
         while not self.halt.is_set():
             # Probe first: with nothing due a tick is these four index probes, and work that falls
             # due while a pass runs is found by the next probe, not after a whole POLL_SECONDS.
@@ -122,7 +144,6 @@ class Sweeper:
                 await asyncio.wait_for(self.halt.wait(), timeout=wait)
             except TimeoutError:
                 pass
-        return self.figures
 
     async def pass_once(self) -> int:
         """One round of every kind of due work; the number of items done."""
