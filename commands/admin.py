@@ -24,9 +24,13 @@ from commands.services import (
 )
 from config.admin_tables import LargeTableAdmin, SearchKey
 from config.replicas import LagTolerantLists
+from guilds.admin_names import GUILD as GUILD_NAME
+from guilds.admin_names import MEMBER, ROLE, GuildNameSearch, NamedColumns, guild_names, member_names, named
 
-GUILD = SearchKey("guild_id")
+GUILD = SearchKey("guild_id", names=guild_names)
 NAME = SearchKey("name", kind="prefix")
+guild_column = named("guild_id", GUILD_NAME)
+member_column = named("member_id", MEMBER)
 
 
 class GuildSettingsForm(forms.ModelForm):
@@ -45,12 +49,14 @@ class GuildSettingsForm(forms.ModelForm):
 
 
 @admin.register(GuildSettings)
-class GuildSettingsAdmin(LagTolerantLists, admin.ModelAdmin):
+class GuildSettingsAdmin(NamedColumns, GuildNameSearch, LagTolerantLists, admin.ModelAdmin):
     form = GuildSettingsForm
+    guild, manager_role = guild_column, named("manager_role_id", ROLE, "manager role")
+    search_help_text = "A guild id, or the start of its name."
     list_display = (
-        "guild_id",
+        "guild",
         "prefix",
-        "manager_role_id",
+        "manager_role",
         "cookie_pair_cooldown_seconds",
         "cookie_daily_cap",
         "public_leaderboard",
@@ -103,9 +109,10 @@ class CommandAliasInline(admin.TabularInline):
 
 
 @admin.register(CustomCommand)
-class CustomCommandAdmin(LagTolerantLists, LargeTableAdmin):
+class CustomCommandAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
     form = CustomCommandForm
-    list_display = ("name", "guild_id", "enabled", "usage_count", "last_used_at", "author_id", "edited_at")
+    list_display = ("name", "guild", "enabled", "usage_count", "last_used_at", "author", "edited_at")
+    guild, author = guild_column, named("author_id", MEMBER, "author")
     # (guild_id, name) is the unique index: a guild's commands by name, a name prefix within a guild.
     search_keys = {"guild": GUILD, "name": NAME}
     scoped_ordering = ("guild_id", "name")
@@ -151,32 +158,49 @@ class CustomCommandAdmin(LagTolerantLists, LargeTableAdmin):
 
 
 @admin.register(CookieBalance)
-class CookieBalanceAdmin(LagTolerantLists, LargeTableAdmin):
-    list_display = ("member_id", "guild_id", "balance", "updated_at")
-    search_keys = {"guild": GUILD, "member": SearchKey("member_id")}
+class CookieBalanceAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
+    list_display = ("member", "guild", "balance", "updated_at")
+    member, guild = member_column, guild_column
+    search_keys = {"guild": GUILD, "member": SearchKey("member_id", names=member_names)}
     # A guild's balances in leaderboard order: the cookie_leaderboard index.
     scoped_ordering = ("guild_id", "-balance", "member_id")
     export_dataset = "cookie-balances"
-    readonly_fields = ("guild_id", "member_id", "balance", "updated_at")
+    readonly_fields = ("member", "guild", "guild_id", "member_id", "balance", "updated_at")
 
     def has_add_permission(self, request):
         return False
 
     def changelist_links(self, request, terms):
         links = super().changelist_links(request, terms)
-        if "guild" in terms:
+        if isinstance(terms.get("guild"), int):
             links.insert(0, ("Leaderboard", reverse("leaderboard:staff", args=[terms["guild"]])))
         return links
 
 
 @admin.register(CookieLedger)
-class CookieLedgerAdmin(LagTolerantLists, LargeTableAdmin):
+class CookieLedgerAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
     # Newest first by primary key (rows are appended as changes happen), so the list needs
     # no index of its own on created_at; giver and receiver searches use the ledger_* indexes.
-    list_display = ("created_at", "guild_id", "giver_id", "receiver_id", "delta", "reason")
-    search_keys = {"guild": GUILD, "giver": SearchKey("giver_id"), "receiver": SearchKey("receiver_id")}
+    list_display = ("created_at", "guild", "giver", "receiver", "delta", "reason")
+    guild, giver, receiver = guild_column, named("giver_id", MEMBER, "giver"), named("receiver_id", MEMBER, "receiver")
+    search_keys = {
+        "guild": GUILD,
+        "giver": SearchKey("giver_id", names=member_names),
+        "receiver": SearchKey("receiver_id", names=member_names),
+    }
     export_dataset = "cookie-ledger"
-    readonly_fields = ("guild_id", "giver_id", "receiver_id", "delta", "reason", "message_id", "created_at")
+    readonly_fields = (
+        "guild",
+        "giver",
+        "receiver",
+        "guild_id",
+        "giver_id",
+        "receiver_id",
+        "delta",
+        "reason",
+        "message_id",
+        "created_at",
+    )
 
     def has_add_permission(self, request):
         return False
@@ -189,8 +213,9 @@ class CookieLedgerAdmin(LagTolerantLists, LargeTableAdmin):
 
 
 @admin.register(CommandAlias)
-class CommandAliasAdmin(LagTolerantLists, LargeTableAdmin):
-    list_display = ("name", "command", "guild_id")
+class CommandAliasAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
+    list_display = ("name", "command", "guild")
+    guild = guild_column
     search_keys = {"guild": GUILD, "name": NAME}
     scoped_ordering = ("guild_id", "name")
     raw_id_fields = ("command",)

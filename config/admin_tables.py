@@ -10,10 +10,18 @@ or a timer for timer events), ``key:value`` narrows within that scope (``member:
 other than the scope need the scope too, so that each search is one probe of a
 composite index that starts with the guild id; a search that could only be answered
 by reading the whole table is refused with a message saying what to add.
+
+An id key with a ``names`` resolver also takes a name (``guild:"My Server"``,
+``member:alice``, ``role:@booster``): the resolver turns the start of a name into ids
+through the directory's indexes (the guild's first, then the others within those
+guilds), and the list is filtered by those ids, so a name search probes the same
+indexes as an id search.
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
@@ -29,13 +37,28 @@ MAX_ID = 2**63 - 1  # BigIntegerField; Discord snowflakes fit
 LIST_PARAMETERS = frozenset({SEARCH_VAR, PAGE_VAR, ERROR_FLAG, IS_POPUP_VAR, TO_FIELD_VAR})
 
 
+# (guild ids, or None for the scope itself; the typed name) -> the matching ids
+NameResolver = Callable[[Sequence[int] | None, str], list[int]]
+
+
 @dataclass(frozen=True)
 class SearchKey:
-    """One ``key:value`` term: an exact id, a lower-cased name prefix, or one of some choices."""
+    """One ``key:value`` term: an exact id, a lower-cased name prefix, or one of some choices.
+
+    ``names``: an id key that also takes a name, resolved to ids (see the module docstring).
+    """
 
     field: str
     kind: str = "id"  # "id" | "prefix" | "choice"
     choices: tuple[str, ...] = ()
+    names: NameResolver | None = None
+
+
+@dataclass(frozen=True)
+class NameTerm:
+    """A name typed where an id could go, resolved to ids when the search runs."""
+
+    text: str
 
 
 class SearchRefused(Exception):
@@ -75,6 +98,10 @@ class LargeTableAdmin(admin.ModelAdmin):
         text = f"A number is a {self.search_scope} id."
         if self._prefix_key():
             text += " A word is the start of a name in that guild."
+        elif self.search_keys[self.search_scope].names is not None:
+            text += f' A word is the start of a {self.search_scope}\'s name (in quotes if it has spaces: "My Server").'
+        if any(key.names for name, key in self.search_keys.items() if name != self.search_scope):
+            text += " Members, roles and channels may be given by name too (member:alice, role:booster)."
         if others:
             text += f" Narrow it with {', '.join(others)}."
         return text
@@ -85,10 +112,16 @@ class LargeTableAdmin(admin.ModelAdmin):
     def search_terms(self, search_term: str) -> dict[str, object]:
         """The search box's terms as ``{key: value}``, or SearchRefused."""
         terms: dict[str, object] = {}
-        for token in search_term.split():
+        try:
+            tokens = shlex.split(search_term)
+        except ValueError:
+            raise SearchRefused("A quote is not closed: put a name with spaces in a pair of quotes.") from None
+        for token in tokens:
             name, sep, raw = token.partition(":")
             if not sep:
                 bare = self.search_scope if ASCII_INTEGER.fullmatch(token) else self._prefix_key()
+                if bare is None and self.search_keys[self.search_scope].names is not None:
+                    bare = self.search_scope
                 if bare is None:
                     raise SearchRefused(f"“{token[:40]}” is not an id. {self.search_help_text}")
                 name, raw = bare, token
@@ -111,6 +144,8 @@ class LargeTableAdmin(admin.ModelAdmin):
     def _term_value(name: str, key: SearchKey, raw: str) -> object:
         if key.kind == "id":
             value = parse_int(raw, minimum=1, maximum=MAX_ID)
+            if value is None and key.names is not None and raw.strip() and not ASCII_INTEGER.fullmatch(raw):
+                return NameTerm(raw.strip()[:100])
             if value is None:
                 raise SearchRefused(f"{name} must be a numeric id (digits 0-9), not “{raw[:40]}”.")
             return value
@@ -134,10 +169,23 @@ class LargeTableAdmin(admin.ModelAdmin):
         except SearchRefused as exc:
             messages.error(request, str(exc))
             return queryset.none(), False
-        lookups = {}
-        for name, value in terms.items():
-            key = self.search_keys[name]
-            lookups[key.field + ("__startswith" if key.kind == "prefix" else "")] = value
+        lookups: dict[str, object] = {}
+        scope = terms.get(self.search_scope)
+        guild_ids: list[int] = [scope] if isinstance(scope, int) else []
+        # The scope first: the other names are looked up within the guilds it names.
+        for name in sorted(terms, key=lambda n: n != self.search_scope):
+            key, value = self.search_keys[name], terms[name]
+            if isinstance(value, NameTerm):
+                assert key.names is not None
+                ids = key.names(None if name == self.search_scope else guild_ids, value.text)
+                if not ids:
+                    messages.info(request, f"No {name} whose name starts with “{value.text[:40]}” is known to the bot.")
+                    return queryset.none(), False
+                if name == self.search_scope:
+                    guild_ids = ids
+                lookups[key.field + "__in"] = ids
+            else:
+                lookups[key.field + ("__startswith" if key.kind == "prefix" else "")] = value
         return queryset.filter(**lookups), False
 
     def get_ordering(self, request):
@@ -156,7 +204,7 @@ class LargeTableAdmin(admin.ModelAdmin):
         """(label, url) buttons above the list: the exports, for the searched guild if any."""
         if not self.export_dataset:
             return []
-        query = f"?guild={terms['guild']}" if "guild" in terms else ""
+        query = f"?guild={terms['guild']}" if isinstance(terms.get("guild"), int) else ""
         return [
             (f"Export {label}", reverse("exports:download", kwargs={"dataset": self.export_dataset, "fmt": fmt}) + query)
             for label, fmt in (("CSV", "csv"), ("JSON", "jsonl"))

@@ -18,6 +18,8 @@ from config.admin_tables import MAX_ID, LargeTableAdmin, SearchKey
 from config.errors import ApplicationError
 from config.numbers import parse_int
 from config.replicas import LagTolerantLists
+from guilds.admin_names import GuildNameSearch, NamedColumns
+from timers import admin_columns as columns
 from timers.durations import parse_duration
 from timers.models import LIVE_STATES, AllowedRole, RoleReport, TimedRole, TimerEvent, TimerSettings, TimerState
 from timers.notify import timer_role_sync_later
@@ -85,10 +87,12 @@ class TimerSettingsForm(forms.ModelForm):
 
 
 @admin.register(TimerSettings)
-class TimerSettingsAdmin(LagTolerantLists, admin.ModelAdmin):
+class TimerSettingsAdmin(NamedColumns, GuildNameSearch, LagTolerantLists, admin.ModelAdmin):
     form = TimerSettingsForm
-    list_display = ("guild_id", "admin_role_id", "warning_minutes", "on_leave", "on_role_missing", "notice", "updated_at")
+    list_display = ("guild", "admin_role", "warning_minutes", "on_leave", "on_role_missing", "notice", "updated_at")
+    guild, admin_role = columns.guild, columns.admin_role
     search_fields = ("=guild_id",)
+    search_help_text = "A guild id, or the start of its name."
 
     def get_readonly_fields(self, request, obj=None):
         return ("guild_id",) if obj is not None else ()
@@ -121,10 +125,12 @@ class AllowedRoleForm(forms.ModelForm):
 
 
 @admin.register(AllowedRole)
-class AllowedRoleAdmin(LagTolerantLists, admin.ModelAdmin):
+class AllowedRoleAdmin(NamedColumns, GuildNameSearch, LagTolerantLists, admin.ModelAdmin):
     form = AllowedRoleForm
-    list_display = ("guild_id", "role_id", "added_by_id", "created_at")
+    list_display = ("role", "guild", "added_by_id", "created_at")
+    guild, role = columns.guild, columns.role
     search_fields = ("=guild_id", "=role_id")
+    search_help_text = "A guild or role id, or the start of the guild's name."
 
     def get_readonly_fields(self, request, obj=None):
         # A listed role is its guild and role: change one by removing it and adding another.
@@ -155,10 +161,12 @@ class RoleReportForm(forms.ModelForm):
 
 
 @admin.register(RoleReport)
-class RoleReportAdmin(LagTolerantLists, admin.ModelAdmin):
+class RoleReportAdmin(NamedColumns, GuildNameSearch, LagTolerantLists, admin.ModelAdmin):
     form = RoleReportForm
-    list_display = ("guild_id", "role_id", "channel_id", "interval_minutes", "next_run_at", "last_run_at")
+    list_display = ("role", "guild", "channel", "interval_minutes", "next_run_at", "last_run_at")
+    guild, role, channel = columns.guild, columns.role, columns.channel
     search_fields = ("=guild_id",)
+    search_help_text = "A guild id, or the start of its name."
 
     def get_readonly_fields(self, request, obj=None):
         # A report is its guild, role and channel; the interval is what changes.
@@ -212,13 +220,15 @@ class ExtendForm(forms.Form):
 
 
 @admin.register(TimedRole)
-class TimedRoleAdmin(LagTolerantLists, LargeTableAdmin):
-    list_display = ("member_id", "role_id", "guild_id", "state", "expires_at", "paused_remaining", "outcome")
-    # timer_guild_member_state and timer_guild_role_state start with the guild.
+class TimedRoleAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
+    list_display = ("member", "role", "guild", "state", "time_left", "expires_at", "outcome")
+    member, role, guild, time_left = columns.member, columns.role, columns.guild, staticmethod(columns.time_left)
+    # timer_guild_member_state and timer_guild_role_state start with the guild; names resolve to
+    # ids through the directory's indexes first.
     search_keys = {
-        "guild": SearchKey("guild_id"),
-        "member": SearchKey("member_id"),
-        "role": SearchKey("role_id"),
+        "guild": columns.GUILD_KEY,
+        "member": columns.MEMBER_KEY,
+        "role": columns.ROLE_KEY,
         "state": SearchKey("state", kind="choice", choices=tuple(TimerState.values)),
     }
     export_dataset = "timers"
@@ -226,7 +236,7 @@ class TimedRoleAdmin(LagTolerantLists, LargeTableAdmin):
     actions = ["extend_timers", "pause_timers", "resume_timers", "clear_timers"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in TimedRole._meta.fields]
+        return ["member", "role", "guild", "time_left", *(f.name for f in TimedRole._meta.fields)]
 
     def has_add_permission(self, request):
         return False
