@@ -12,6 +12,8 @@ from bots.checks import guild_admin
 from bots.converters import WholeNumber
 from bots.db import call
 from commands.services import guild_settings_update
+from guilds.log_selectors import log_settings_get
+from guilds.services.log import log_channel_set
 from timers.services import timer_settings_get, timer_settings_update
 
 NO_PINGS = discord.AllowedMentions.none()
@@ -51,6 +53,7 @@ class GuildSettingsCog(commands.Cog, name="Settings"):
             f"cookies: cooldown {s.cookie_pair_cooldown_seconds}s per pair, {cap} a day, up to {s.cookie_message_cap} per message, "
             f"negative counts {'allowed' if s.cookie_allow_negative else 'not allowed'}, DM {'on' if s.cookie_dm_receiver else 'off'}",
             f"timer warnings: {', '.join(f'{m} min' for m in t.warning_minutes) or 'none'}",
+            await _log_channel_line(guild_of(ctx).id),
             f"restricted commands: {'a short reply' if s.command_refusal == 'reply' else 'silent'} when they refuse someone",
         ]
         await ctx.send("\n".join(lines), allowed_mentions=NO_PINGS)
@@ -118,6 +121,48 @@ class GuildSettingsCog(commands.Cog, name="Settings"):
         await self._update(ctx, command_refusal=mode)
         shown = "a short reply says why" if mode == "reply" else "nothing is said"
         await ctx.send(f"When a restricted command refuses someone, {shown}.")
+
+    @settings_group.command(name="log-channel")
+    @guild_admin()
+    async def log_channel(
+        self, ctx: commands.Context, channel: discord.TextChannel | None = None, turn: Literal["off"] | None = None
+    ) -> None:
+        """Post the activity log (timers, cookie resets, command changes) in a channel, or `off`."""
+        guild = guild_of(ctx)
+        if channel is None and turn is None:
+            await ctx.send(await _log_channel_line(guild.id), allowed_mentions=NO_PINGS)
+            return
+        if channel is None:
+            await call(log_channel_set, guild_id=guild.id, channel_id=None, actor_id=ctx.author.id)
+            await ctx.send("The activity log is no longer posted; it is still kept on the dashboard.")
+            return
+        missing = _log_permissions_missing(guild, channel)
+        if missing:
+            await ctx.send(f"I can't post the log in {channel.mention}: I need {missing} there.", allowed_mentions=NO_PINGS)
+            return
+        await call(log_channel_set, guild_id=guild.id, channel_id=channel.id, actor_id=ctx.author.id)
+        await ctx.send(f"The activity log goes to {channel.mention} from now on.", allowed_mentions=NO_PINGS)
+
+
+LOG_PERMISSIONS = (("view_channel", "View Channel"), ("send_messages", "Send Messages"), ("embed_links", "Embed Links"))
+LOG_ERRORS = {"forbidden": "I may not post there", "gone": "the channel is gone"}
+
+
+def _log_permissions_missing(guild: discord.Guild, channel: discord.TextChannel) -> str:
+    """The permissions the bot lacks to post the log in ``channel``, as words ("" when none)."""
+    me = guild.me
+    if me is None:
+        return "to see my own permissions (try again in a minute)"
+    allowed = channel.permissions_for(me)
+    return ", ".join(label for name, label in LOG_PERMISSIONS if not getattr(allowed, name))
+
+
+async def _log_channel_line(guild_id: int) -> str:
+    log = await call(log_settings_get, guild_id=guild_id)
+    if log is None or log.channel_id is None:
+        return "log channel: off (the activity log is kept on the dashboard)"
+    problem = f" ⚠️ the last post failed: {LOG_ERRORS.get(log.post_error, log.post_error)}" if log.post_error else ""
+    return f"log channel: <#{log.channel_id}>{problem}"
 
 
 async def setup(bot) -> None:
