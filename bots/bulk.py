@@ -285,8 +285,8 @@ def bulk_job_run(job_id: int) -> str:
         return "not found" if current is None else f"not claimed ({current.state})"
     with stop_flag() as stop:
         result = asyncio.run(_work(job, owner, stop))
-    if result == "paused" and not stop.is_set():
-        _queue_run(job_id)  # time is up for this run, not for the job
+    if result == "paused":
+        _queue_run(job_id)  # time is up for this run (or this worker is stopping), not for the job
     connections.close_all()
     logger.info("bulk job %s: %s", job_id, result)
     return result
@@ -294,6 +294,8 @@ def bulk_job_run(job_id: int) -> str:
 
 def bulk_jobs_resume() -> dict[str, Any]:
     """The one-minute watchdog: queue a run for every open job no worker holds (new, or its worker died)."""
+    if not settings.DISCORD_TOKEN:
+        return {"queued": [], "skipped": "DISCORD_TOKEN is not set"}
     close_old_connections()
     queued = bulk_jobs_claimable()
     for job_id in queued:
