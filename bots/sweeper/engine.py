@@ -213,8 +213,8 @@ class Sweeper:
     async def _warn_one(self, timer: TimedRole, thresholds: list[int], now: datetime) -> bool:
         assert self.rest is not None
         threshold = warning_threshold_due(timer, thresholds, now)
-        if threshold is None:
-            return True
+        if threshold is None or timer.away_since is not None:
+            return True  # nothing due, or the member has left the guild: nobody to warn (recorded as dealt with)
         ts = int(timer.ends_at.timestamp())
         text = f"⏳ <@{timer.member_id}>, your <@&{timer.role_id}> role ends <t:{ts}:R> (<t:{ts}:f>)."
         try:
