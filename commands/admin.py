@@ -61,12 +61,18 @@ class GuildSettingsAdmin(NamedColumns, GuildNameSearch, LagTolerantLists, admin.
         "cookie_daily_cap",
         "public_leaderboard",
         "leaderboard",
+        "activity_log",
         "updated_at",
     )
     search_fields = ("=guild_id",)
 
     def get_readonly_fields(self, request, obj=None):
-        return ("guild_id",) if obj is not None else ()
+        return ("guild_id", "activity_log") if obj is not None else ()
+
+    @admin.display(description="activity log")
+    def activity_log(self, obj: GuildSettings) -> str:
+        """The guild's events page (what the bot and the admins did)."""
+        return format_html('<a href="{}?q={}">events</a>', reverse("admin:guilds_logentry_changelist"), obj.guild_id)
 
     @admin.display(description="cookies")
     def leaderboard(self, obj: GuildSettings) -> str:
