@@ -410,6 +410,8 @@ BACKUP_KEEP_DAYS = envint("BACKUP_KEEP_DAYS", 30, minimum=1)
 # BACKUP_DIR/retention/ and then deleted; 0 keeps them forever.
 RETENTION_TIMER_DAYS = envint("RETENTION_TIMER_DAYS", 365, minimum=0)
 RETENTION_LEDGER_DAYS = envint("RETENTION_LEDGER_DAYS", 0, minimum=0)
+# The activity log (guilds.LogEntry) is pruned, not archived: it is a record of what the bot did.
+RETENTION_LOG_DAYS = envint("RETENTION_LOG_DAYS", 90, minimum=0)
 # BACKUP_DIR as a storage that follows the setting and writes whole, private files only.
 STORAGES["dbbackup"] = {"BACKEND": LOCAL_BACKUP_STORAGE}
 

@@ -27,6 +27,7 @@ from ops.bundles.kinds import (
     GUILD_SETTINGS,
     KINDS,
     LEDGER,
+    LOG_SETTINGS,
     REPORT,
     TIMER,
     TIMER_EVENT,
@@ -102,7 +103,7 @@ class UnitChecker:
 
     def _rules(self, kind: str, row: models.Model, line: dict) -> str:
         """The rules beyond one field; returns the alias's command name."""
-        if kind in (GUILD_SETTINGS.name, TIMER_SETTINGS.name):
+        if kind in (GUILD_SETTINGS.name, TIMER_SETTINGS.name, LOG_SETTINGS.name):
             if kind in self.singletons:
                 raise RowInvalid(f"a second {kind} line (a guild has one)")
             self.singletons.add(kind)

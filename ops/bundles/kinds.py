@@ -28,6 +28,7 @@ from commands.models import (
     CustomCommand,
     GuildSettings,
 )
+from guilds.models import LogEntry, LogSettings
 from timers.models import AllowedRole, BulkJob, RoleReport, TimedRole, TimerEvent, TimerReconcile, TimerSettings
 
 FORMAT_VERSION = 1
@@ -36,6 +37,7 @@ _ALWAYS_LEFT_OUT = {"id", "guild_id"}
 # Models scoped to a guild that a bundle does not carry, and why.
 NOT_EXPORTED: dict[type[models.Model], str] = {
     CommandCooldown: "a running cooldown (seconds to minutes long); the cooldown's configuration travels on the command",
+    LogEntry: "the activity log of what this installation's bot did and posted; the importing bot starts its own (timers' history travels as their events)",
     CookieDay: "the toplists' per-day sums, derived from the ledger that travels; the import rebuilds them",
     CookieWindow: "the 7- and 30-day toplists, derived from the ledger that travels; the import rebuilds them",
     BulkJob: "a bulk change under way or done (its cursor is this database's progress); the timers it set or cleared travel with their events",
@@ -75,6 +77,8 @@ _LEASES = frozenset({"lease_until", "lease_owner", "warn_lease_until", "warn_lea
 
 GUILD_SETTINGS = Kind("guild_settings", GuildSettings, ("id",))
 TIMER_SETTINGS = Kind("timer_settings", TimerSettings, ("id",))
+# The log channel travels; whether this installation's last post there failed does not.
+LOG_SETTINGS = Kind("log_settings", LogSettings, ("id",), left_out=frozenset({"post_error", "post_error_at"}))
 COMMAND = Kind("command", CustomCommand, ("name",))
 ALIAS = Kind("alias", CommandAlias, ("name",), refs={"command": "command"})
 BALANCE = Kind("balance", CookieBalance, ("member_id",))
@@ -89,6 +93,7 @@ TIMER_EVENT = Kind("timer_event", TimerEvent, ("timer_id", "created_at", "id"), 
 KINDS: tuple[Kind, ...] = (
     GUILD_SETTINGS,
     TIMER_SETTINGS,
+    LOG_SETTINGS,
     COMMAND,
     ALIAS,
     BALANCE,

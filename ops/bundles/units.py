@@ -25,6 +25,7 @@ from ops.bundles.kinds import (
     GUILD_SETTINGS,
     KINDS,
     LEDGER,
+    LOG_SETTINGS,
     REPORT,
     TIMER,
     TIMER_EVENT,
@@ -117,7 +118,7 @@ def _timer_units(guild_id: int) -> Iterator[Unit]:
 
 def guild_units(guild_id: int) -> Iterator[Unit]:
     """Every unit of the guild, in bundle order."""
-    for kind in (GUILD_SETTINGS, TIMER_SETTINGS, COMMAND):
+    for kind in (GUILD_SETTINGS, TIMER_SETTINGS, LOG_SETTINGS, COMMAND):
         for obj in guild_rows(kind, guild_id).iterator(chunk_size=CHUNK):
             yield Unit(kind.name, [row_encode(kind, obj)])
     for alias in guild_rows(ALIAS, guild_id).select_related("command").iterator(chunk_size=CHUNK):

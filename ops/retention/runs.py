@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from guilds.services.log import log_entries_prune
 from ops.models import RetentionRun
 from ops.retention.archive import ArchiveWriter
 from ops.retention.pruning import (
@@ -107,6 +108,9 @@ def retention_run(
                 folded = ledger_fold(cutoff=cutoffs.ledger, max_id=last_ledger, batch=batch)
                 run.carried_rows, longest = folded.carried, max(longest, folded.longest_ms)
             run.longest_batch_ms = round(longest, 2)
+        if not dry_run and settings.RETENTION_LOG_DAYS:
+            pruned = log_entries_prune(cutoff=now - timedelta(days=settings.RETENTION_LOG_DAYS), batch=batch)
+            logger.info("retention: %d activity-log entries older than %d days deleted", pruned, settings.RETENTION_LOG_DAYS)
     except Exception as exc:
         logger.exception("retention run failed")
         run.error = f"{type(exc).__name__}: {exc}"[:2000]

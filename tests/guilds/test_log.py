@@ -279,3 +279,21 @@ def test_retention_prunes_old_entries_only():
     LogEntry.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=91))
     assert log_entries_prune(cutoff=timezone.now() - timedelta(days=90), batch=1) == 1
     assert [e.pk for e in entries()] == [entries()[0].pk] and entries()[0].pk != old.pk
+
+
+def test_the_retention_run_prunes_the_log_after_retention_log_days(settings, tmp_path):
+    from ops.retention.runs import Cutoffs, retention_run
+
+    settings.BACKUP_DIR = tmp_path
+    set_alice()
+    set_alice()
+    old, young = entries()
+    LogEntry.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=91))
+    settings.RETENTION_LOG_DAYS = 0  # keeps the log
+    assert not retention_run(cutoffs=Cutoffs(timers=None, ledger=None)).error
+    assert len(entries()) == 2
+    settings.RETENTION_LOG_DAYS = 90
+    assert not retention_run(cutoffs=Cutoffs(timers=None, ledger=None), dry_run=True).error
+    assert len(entries()) == 2  # a dry run deletes nothing
+    assert not retention_run(cutoffs=Cutoffs(timers=None, ledger=None)).error
+    assert [e.pk for e in entries()] == [young.pk]

@@ -23,6 +23,7 @@ from commands.services import (
     cookie_set,
     guild_settings_update,
 )
+from guilds.services.log import log_channel_set
 from ops.bundles import KINDS, NOT_EXPORTED, BundleRefused, guild_export, guild_import
 from ops.bundles.kinds import FORMAT_VERSION
 from tests.conftest import GUILD, OTHER_GUILD
@@ -66,6 +67,7 @@ def fill_guild(guild_id: int = GUILD) -> None:
     allowed_role_add(guild_id=guild_id, role_id=ROLE, actor_id=ACTOR)
     allowed_role_add(guild_id=guild_id, role_id=OTHER_ROLE, actor_id=ACTOR)
     report_set(guild_id=guild_id, role_id=ROLE, channel_id=CHANNEL, interval_minutes=120, actor_id=ACTOR)
+    log_channel_set(guild_id=guild_id, channel_id=CHANNEL, actor_id=ACTOR)
     set_timer(hours(2), guild=guild_id, channel_id=CHANNEL)
     add_time(hours(1), guild=guild_id)
     set_timer(hours(3), guild=guild_id, member=OTHER_MEMBER)
