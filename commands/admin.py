@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from commands.admin_commands import CommandPreviewAdmin, RestrictionFields, restriction_changes
 from commands.command_templates import compile_template
 from commands.errors import CustomCommandError, SettingsInvalid
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
@@ -37,6 +38,14 @@ class GuildSettingsForm(forms.ModelForm):
     class Meta:
         model = GuildSettings
         fields = ("guild_id", *sorted(GUILD_SETTINGS_EDITABLE))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "command_refusal" in self.fields:
+            self.fields["command_refusal"].required = False  # a form that doesn't send it keeps the guild's choice
+
+    def clean_command_refusal(self):
+        return self.cleaned_data.get("command_refusal") or self.instance.command_refusal
 
     def clean(self):
         cleaned = super().clean() or {}
@@ -84,7 +93,7 @@ class GuildSettingsAdmin(NamedColumns, GuildNameSearch, LagTolerantLists, admin.
         obj.pk = guild_settings_update(guild_id=obj.guild_id, **changes).pk
 
 
-class CustomCommandForm(forms.ModelForm):
+class CustomCommandForm(RestrictionFields, forms.ModelForm):
     class Meta:
         model = CustomCommand
         fields = ("guild_id", "name", "template", "enabled", "cooldown_seconds", "cooldown_scope", "note")
@@ -115,7 +124,7 @@ class CommandAliasInline(admin.TabularInline):
 
 
 @admin.register(CustomCommand)
-class CustomCommandAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
+class CustomCommandAdmin(CommandPreviewAdmin, NamedColumns, LagTolerantLists, LargeTableAdmin):
     form = CustomCommandForm
     list_display = ("name", "guild", "enabled", "usage_count", "last_used_at", "author", "edited_at")
     guild, author = guild_column, named("author_id", MEMBER, "author")
@@ -137,7 +146,7 @@ class CustomCommandAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A command's guild and name are its identity; rename by adding an alias instead.
-        return self.readonly_fields + (("guild_id", "name") if obj is not None else ())
+        return (*super().get_readonly_fields(request, obj), *(("guild", "guild_id", "name", "author") if obj is not None else ()))
 
     def save_model(self, request, obj, form, change):
         """Save through the services so the rules and the bot's cache stay in step.
@@ -149,12 +158,18 @@ class CustomCommandAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
         options = {f: data[f] for f in ("cooldown_seconds", "cooldown_scope", "enabled", "note") if f in data}
         if not change:
             created = command_create(
-                guild_id=data["guild_id"], name=data["name"], template=data["template"], author_id=None, **options
+                guild_id=data["guild_id"],
+                name=data["name"],
+                template=data["template"],
+                author_id=None,
+                **options,
+                **restriction_changes(form, created=True),
             )
             obj.pk = created.pk
         else:
             fields = ("template", *options)
             changes = {f: data[f] for f in fields if f in form.changed_data}
+            changes.update(restriction_changes(form, created=False))
             if changes:
                 command_update(guild_id=obj.guild_id, name=obj.name, **changes)
         obj.refresh_from_db()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
@@ -11,6 +12,7 @@ from commands.restrictions import FIELDS as RESTRICTION_FIELDS
 from commands.restrictions import restriction_lines
 from commands.services.cookie_roles import CookieRolePlan, cookie_role_plan_for
 from config.database import lag_tolerant_alias
+from guilds import models as directory
 from guilds.models import Member
 
 LEADERBOARD_PAGE_SIZE = 10
@@ -237,3 +239,24 @@ def cookie_role_plan(*, guild_id: int, member_id: int) -> CookieRolePlan | None:
 def leaderboard_is_public(*, guild_id: int) -> bool:
     """Whether the guild publishes its leaderboard at /leaderboard/<guild id>/."""
     return GuildSettings.objects.filter(guild_id=guild_id, public_leaderboard=True).exists()
+
+
+CHANNEL_CATEGORY = 4  # Discord's channel type of a category: no messages in it
+
+
+def restriction_choices(*, guild_id: int, keep: Iterable[int] = ()) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The guild's roles and channels as the directory knows them, ``(id, "@name")`` by name, for
+    picking a command's restrictions; ids in ``keep`` (chosen already) are listed even when
+    deleted. Empty lists: the directory holds nothing of the guild yet."""
+    keep = set(keep)
+    roles = directory.Role.objects.filter(Q(deleted_at__isnull=True) | Q(role_id__in=keep), guild_id=guild_id)
+    channels = directory.Channel.objects.filter(Q(deleted_at__isnull=True) | Q(channel_id__in=keep), guild_id=guild_id)
+    role_rows = [
+        (role_id, ("" if name.startswith("@") else "@") + name + (" (deleted)" if gone else ""))
+        for role_id, name, gone in roles.exclude(role_id=guild_id).values_list("role_id", "name", "deleted_at")
+    ]
+    channel_rows = [
+        (channel_id, f"#{name}" + (" (deleted)" if gone else ""))
+        for channel_id, name, gone in channels.exclude(kind=CHANNEL_CATEGORY).values_list("channel_id", "name", "deleted_at")
+    ]
+    return sorted(role_rows, key=lambda row: row[1].lower()), sorted(channel_rows, key=lambda row: row[1].lower())
