@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from commands.admin_commands import CommandPreviewAdmin, RestrictionFields, restriction_changes
 from commands.command_templates import compile_template
 from commands.errors import CustomCommandError, SettingsInvalid
-from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand, GuildSettings
+from commands.models import CommandAlias, CookieBalance, CookieLedger, CookieRole, CustomCommand, GuildSettings
 from commands.services import (
     GUILD_SETTINGS_EDITABLE,
     command_create,
@@ -23,6 +23,7 @@ from commands.services import (
     guild_setting_clean,
     guild_settings_update,
 )
+from commands.services.cookie_roles import MAX_COOKIE_ROLES, MAX_THRESHOLD, cookie_role_add, cookie_role_remove
 from config.admin_tables import LargeTableAdmin, SearchKey
 from config.replicas import LagTolerantLists
 from guilds.admin_names import GUILD as GUILD_NAME
@@ -244,3 +245,52 @@ class CommandAliasAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class CookieRoleForm(forms.ModelForm):
+    class Meta:
+        model = CookieRole
+        fields = ("guild_id", "threshold", "role_id")
+        help_texts = {
+            "threshold": "Members hold the role from this many cookies on (1 or more).",
+            "role_id": "The role's id. The bot must have Manage Roles and sit above it, or Discord refuses it.",
+        }
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        threshold = cleaned.get("threshold")
+        if threshold is not None and not 1 <= threshold <= MAX_THRESHOLD:
+            self.add_error("threshold", f"A threshold is a whole number from 1 to {MAX_THRESHOLD:,}.")
+        if cleaned.get("role_id") is not None and cleaned.get("role_id") == cleaned.get("guild_id"):
+            self.add_error("role_id", "@everyone can't be a cookie role.")
+        guild_id = cleaned.get("guild_id", self.instance.guild_id)
+        full = guild_id is not None and CookieRole.objects.filter(guild_id=guild_id).count() >= MAX_COOKIE_ROLES
+        if self.instance.pk is None and full:
+            raise forms.ValidationError(f"A server has at most {MAX_COOKIE_ROLES} cookie roles; remove one first.")
+        return cleaned
+
+
+@admin.register(CookieRole)
+class CookieRoleAdmin(LagTolerantLists, admin.ModelAdmin):
+    """Cookie roles per guild; saved through the services (the same limits as `/cookies roles add`)."""
+
+    form = CookieRoleForm
+    list_display = ("guild_id", "threshold", "role_id", "added_by_id", "created_at")
+    list_filter = ()
+    search_fields = ("=guild_id", "=role_id")
+    ordering = ("guild_id", "threshold")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A row is a role's place in one guild: move its threshold, or remove it and add another.
+        return ("guild_id", "role_id") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        row, _ = cookie_role_add(guild_id=obj.guild_id, threshold=obj.threshold, role_id=obj.role_id, actor_id=None)
+        obj.pk = row.pk
+
+    def delete_model(self, request, obj):
+        cookie_role_remove(guild_id=obj.guild_id, role_id=obj.role_id)
+
+    def delete_queryset(self, request, queryset):
+        for row in queryset:
+            cookie_role_remove(guild_id=row.guild_id, role_id=row.role_id)

@@ -16,6 +16,7 @@ from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import BeforeValidator, Field, Strict, StrictBool
 
+from commands.api_cookies import cookie_routes_register
 from commands.command_templates import MAX_TEMPLATE_LENGTH
 from commands.models import CookieBalance, CustomCommand
 from commands.restrictions import MAX_RESTRICTION_IDS
@@ -110,6 +111,7 @@ class StandingOut(Schema):
 
 class LeaderboardOut(Schema):
     page: int
+    period: str = "all"
     items: list[StandingOut]
 
 
@@ -216,9 +218,14 @@ def cookies_standing(request: HttpRequest, guild_id: DiscordId, member_id: Disco
 
 @router.get("/guilds/{guild_id}/cookies/leaderboard", response={200: LeaderboardOut, **refusals()}, tags=["cookies"])
 @requires("commands.view_cookiebalance")
-def cookies_leaderboard(request: HttpRequest, guild_id: DiscordId, page: int = Query(1, ge=1, le=10_000)):
-    """One page (10 members) of the leaderboard, as `/cookies top` shows it."""
-    return {"page": page, "items": cookie_leaderboard(guild_id=guild_id, page=page)}
+def cookies_leaderboard(
+    request: HttpRequest,
+    guild_id: DiscordId,
+    page: int = Query(1, ge=1, le=10_000),
+    period: Literal["all", "7d", "30d"] = Query("all", description="All time, or the last 7 or 30 days."),
+):
+    """One page (10 members) of a toplist, as `/cookies top` shows it; members who left are left out."""
+    return {"page": page, "period": period, "items": cookie_leaderboard(guild_id=guild_id, page=page, period=period)}
 
 
 @router.get("/guilds/{guild_id}/cookies/ledger", response={200: LedgerPage, **refusals(400)}, tags=["cookies"])
@@ -233,3 +240,7 @@ def cookies_ledger(
     """Every change of a count, newest first, a page at a time."""
     rows = cookie_ledger(guild_id=guild_id, member_id=member_id).using(lag_tolerant_alias())
     return paginate(rows, order=LEDGER_ORDER, cursor=cursor, limit=limit)
+
+
+# Setting counts and cookie roles (commands/api_cookies.py), under the same /guilds/{guild_id}/cookies paths.
+cookie_routes_register(router)

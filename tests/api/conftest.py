@@ -13,7 +13,13 @@ from ops.api_tokens import api_token_create
 
 GUILD = 100000000000000001
 OTHER_GUILD = 100000000000000002
-API_MODELS = ("commands.customcommand", "commands.cookiebalance", "commands.cookieledger", "timers.timedrole")
+API_MODELS = (
+    "commands.customcommand",
+    "commands.cookiebalance",
+    "commands.cookieledger",
+    "commands.cookierole",
+    "timers.timedrole",
+)
 ACTIONS = ("view", "add", "change", "delete")
 
 

@@ -14,14 +14,15 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from commands.models import CookieBalance, CookieLedger, CustomCommand
-from commands.services import command_create, cookie_give
+from commands.models import CookieBalance, CookieLedger, CookieRole, CustomCommand
+from commands.services import command_create, cookie_give, cookie_role_add
 from ops.api_tokens import api_token_create
 from tests.api.conftest import GUILD, all_api_permissions, bearer, grant
 from timers.models import TimedRole
 from timers.services import timer_pause, timer_set
 
 MEMBER, OTHER_MEMBER, ROLE = 200000000000000001, 200000000000000002, 300000000000000001
+OTHER_ROLE = 300000000000000002
 PAUSED_MEMBER = 200000000000000003
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +38,16 @@ OPERATIONS = [
     ("cookies_standing", "get", f"{C}/cookies/balances/{MEMBER}", None, ["commands.view_cookiebalance"]),
     ("cookies_leaderboard", "get", f"{C}/cookies/leaderboard", None, ["commands.view_cookiebalance"]),
     ("cookies_ledger", "get", f"{C}/cookies/ledger", None, ["commands.view_cookieledger"]),
+    ("cookies_set", "put", f"{C}/cookies/balances/{MEMBER}", {"balance": 7}, ["commands.change_cookiebalance"]),
+    ("cookie_roles_get", "get", f"{C}/cookies/roles", None, ["commands.view_cookierole"]),
+    (
+        "cookie_roles_add",
+        "post",
+        f"{C}/cookies/roles",
+        {"threshold": 3, "role_id": str(OTHER_ROLE)},
+        ["commands.add_cookierole", "commands.change_cookierole"],
+    ),
+    ("cookie_roles_delete", "delete", f"{C}/cookies/roles/{ROLE}", None, ["commands.delete_cookierole"]),
     ("timers_list", "get", "/api/v1/timers", None, ["timers.view_timedrole"]),
     ("timers_get", "get", "/api/v1/timers/{active}", None, ["timers.view_timedrole"]),
     (
@@ -60,6 +71,7 @@ def world() -> dict[str, int]:
     """One command, cookies, an active timer and a paused one."""
     command_create(guild_id=GUILD, name="hello", template="Hello {user}!", author_id=None)
     cookie_give(guild_id=GUILD, giver_id=OTHER_MEMBER, receiver_id=MEMBER)
+    cookie_role_add(guild_id=GUILD, threshold=5, role_id=ROLE, actor_id=None)
     active = timer_set(guild_id=GUILD, member_id=MEMBER, role_id=ROLE, duration=timedelta(hours=2), actor_id=None).timer
     timer_set(guild_id=GUILD, member_id=PAUSED_MEMBER, role_id=ROLE, duration=timedelta(hours=2), actor_id=None)
     paused = timer_pause(guild_id=GUILD, member_id=PAUSED_MEMBER, role_id=ROLE, actor_id=None).timer
@@ -70,7 +82,9 @@ def _state() -> tuple:
     """Everything a write could change."""
     commands = list(CustomCommand.objects.order_by("pk").values_list("name", "template", "enabled", "cooldown_seconds"))
     timers = list(TimedRole.objects.order_by("pk").values_list("member_id", "state", "expires_at", "paused_remaining"))
-    return commands, timers, CookieBalance.objects.count(), CookieLedger.objects.count()
+    roles = list(CookieRole.objects.order_by("pk").values_list("role_id", "threshold"))
+    balances = list(CookieBalance.objects.order_by("pk").values_list("member_id", "balance"))
+    return commands, timers, balances, CookieLedger.objects.count(), roles
 
 
 def _caller(kind: str, needed: list[str]) -> User:
