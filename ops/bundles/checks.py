@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from django.db import models
 
 from commands.command_templates import compile_template
+from commands.restrictions import FIELDS as RESTRICTION_FIELDS
+from commands.restrictions import restriction_ids_clean
 from commands.services import command_name_clean
 from config.errors import ApplicationError
 from ops.bundles.kinds import (
@@ -114,6 +116,9 @@ class UnitChecker:
                     raise RowInvalid(f"name {name!r} is not lower-case")
                 if kind == COMMAND.name and getattr(row, "enabled", False):
                     compile_template(getattr(row, "template", ""))
+                if kind == COMMAND.name:
+                    for restriction in RESTRICTION_FIELDS:
+                        restriction_ids_clean(restriction, getattr(row, restriction), guild_id=self.guild_id)
             except ApplicationError as exc:
                 raise RowInvalid(str(exc)) from None
             if name in self.names:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 
 from commands.errors import CustomCommandError, CustomCommandMissing, SettingsInvalid
@@ -14,7 +17,8 @@ from commands.restrictions import (
 )
 from commands.selectors import command_describe, commands_for_cache
 from commands.services import command_alias_add, command_create, command_update, guild_settings_update
-from tests.conftest import GUILD
+from ops.bundles import guild_export, guild_import
+from tests.conftest import GUILD, OTHER_GUILD
 
 VIP, MEMBER, MUTED = 111111111111111111, 222222222222222222, 333333333333333333
 GENERAL, BOTS, THREAD = 444444444444444444, 555555555555555555, 666666666666666666
@@ -168,3 +172,19 @@ def test_it_sets_the_refusal_per_guild(db):
     with pytest.raises(SettingsInvalid, match="`reply` or stays `silent`"):
         guild_settings_update(guild_id=GUILD, command_refusal="loud")
     assert GuildSettings.objects.get(guild_id=GUILD).command_refusal == "silent"
+
+
+# -- guild bundles ----------------------------------------------------------------------
+def test_it_carries_the_restrictions_in_a_guild_bundle_and_refuses_bad_ones(db):
+    command_create(guild_id=GUILD, name="greet", template="hi", author_id=None, allowed_role_ids=[VIP])
+    command_create(guild_id=GUILD, name="rules", template="be kind", author_id=None, allowed_channel_ids=[BOTS])
+    out = io.StringIO()
+    guild_export(guild_id=GUILD, out=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    for line in lines:
+        if line.get("@kind") == "command" and line["name"] == "rules":
+            line["allowed_channel_ids"] = ["#general"]
+    summary = guild_import(stream=io.StringIO("\n".join(json.dumps(line) for line in lines) + "\n"), as_guild=OTHER_GUILD)
+    assert CustomCommand.objects.get(guild_id=OTHER_GUILD, name="greet").allowed_role_ids == [VIP]
+    assert not CustomCommand.objects.filter(guild_id=OTHER_GUILD, name="rules").exists()
+    assert "'#general' is not a Discord id" in "\n".join(summary.problems)
