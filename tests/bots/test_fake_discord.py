@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from tests.fake_discord import BotThread, FakeDiscord, FakeGuild, FakeUser
 from tests.fake_discord.models import shard_of
+from tests.fake_discord.ratelimits import RateLimits
 
 GUILD = 100000000000000001
 BOT = FakeUser(id=900000000000000001, name="Guildhall", bot=True)
@@ -347,3 +348,18 @@ def test_it_leaves_no_running_loop_behind():
     assert loop.is_closed()
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
+
+
+@pytest.mark.parametrize(("unlimited", "bucket_size"), [(False, 50), (True, 1_000_000)])
+def test_it_advertises_buckets_that_discord_py_obeys_or_with_unlimited_never_fill(unlimited, bucket_size):
+    """The default headers say 50 a second per bucket and channel, and discord.py holds a burst to that
+    itself; the speed benches' ``unlimited=True`` advertises buckets that never fill."""
+    guild = make_guild()
+    with FakeDiscord(guilds=[guild], bot_user=BOT, unlimited=unlimited) as fake, ready_bot(fake) as runner:
+        fake.send_message(GUILD, guild.text_channel.id, ALICE.id, "!!ping")
+        fake.wait_for(lambda: pongs(fake), timeout=3)
+        limits = {bucket.limit for bucket in runner.bot.http._buckets.values()}
+        assert bucket_size in limits
+        assert fake.unhandled == []
+    with pytest.raises(ValueError, match="contradict"):
+        FakeDiscord(guilds=[make_guild()], bot_user=BOT, unlimited=True, rate_limits=RateLimits())

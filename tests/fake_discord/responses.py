@@ -94,11 +94,21 @@ class Router:
         return None
 
 
-def rate_limit_headers(bucket: str) -> dict:
-    """Plausible X-RateLimit-* headers that never make discord.py pre-emptively wait."""
+# Advertised by a fake made with ``unlimited=True`` (the speed benches): a bucket discord.py never waits on.
+UNLIMITED = 1_000_000
+
+
+def rate_limit_headers(bucket: str, limit: int | None = None) -> dict:
+    """Plausible X-RateLimit-* headers that never make discord.py pre-emptively wait.
+
+    With the default ``RATE_LIMIT`` (50 a second per bucket and channel, as one of Discord's
+    routes), discord.py itself holds a burst of more than 50 requests to one bucket to 50 a
+    second; ``limit=UNLIMITED`` advertises a bucket that never fills.
+    """
+    limit = RATE_LIMIT if limit is None else limit
     return {
-        "X-RateLimit-Limit": str(RATE_LIMIT),
-        "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(limit - 1),
         "X-RateLimit-Reset": f"{time.time() + RATE_LIMIT_RESET_AFTER:.3f}",
         "X-RateLimit-Reset-After": f"{RATE_LIMIT_RESET_AFTER:.3f}",
         "X-RateLimit-Bucket": bucket,

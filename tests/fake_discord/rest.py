@@ -99,7 +99,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             )
             response = error(400, 0, f"fake Discord handler crashed: {exc!r}")
     if response.status != 429:
-        headers = limiter.headers(route, params) if limiter else rate_limit_headers(bucket)
+        headers = limiter.headers(route, params) if limiter else rate_limit_headers(bucket, state.advertised_limit)
         response.headers.update(headers)
     if limiter is not None:
         limiter.count_answer(response)

@@ -22,6 +22,7 @@ from .faults import Faults
 from .gateway import Gateway
 from .models import FakeGuild, FakeUser, next_snowflake
 from .ratelimits import RateLimiter, RateLimits
+from .responses import UNLIMITED
 from .state import PRIVILEGED_INTENTS, FakeState, Rule
 from .world import WorldEvents
 
@@ -48,6 +49,7 @@ class FakeDiscord(WorldEvents):
         recommended_shards: int = 1,
         host: str = "127.0.0.1",
         rate_limits: RateLimits | None = None,
+        unlimited: bool = False,
     ) -> None:
         bot_user = bot_user or FakeUser(id=next_snowflake(), name="Guildhall", bot=True)
         self.state = FakeState(
@@ -62,6 +64,10 @@ class FakeDiscord(WorldEvents):
         )
         # Off unless asked for: the default headers never make discord.py wait (see responses.py).
         self.state.rate_limiter = RateLimiter(rate_limits, self.state) if rate_limits is not None else None
+        # unlimited: the speed benches' switch; the bucket headers then never hold discord.py back either.
+        if unlimited and rate_limits is not None:
+            raise ValueError("unlimited=True and rate_limits= contradict each other")
+        self.state.advertised_limit = UNLIMITED if unlimited else None
         self.state.faults = Faults(self.state)
         self.gateway = Gateway(self.state)
         self.host = host

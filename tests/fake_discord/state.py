@@ -92,6 +92,7 @@ class FakeState:
         self.rules: list[Rule] = []
         self.channel_webhooks: dict[int, dict] = {}  # webhook id -> token, channel_id, name (routes_webhooks)
         self.rate_limiter = None  # a ratelimits.RateLimiter when the fake enforces Discord's limits
+        self.advertised_limit: int | None = None  # bucket size in the headers when not enforcing; None: RATE_LIMIT
         self.faults = None  # a faults.Faults (set by FakeDiscord)
         for g in guilds:
             if bot_user.id not in g.members:
