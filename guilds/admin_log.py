@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.utils.html import format_html
 
 from config.admin_tables import LargeTableAdmin, SearchKey
 from config.replicas import LagTolerantLists
-from guilds.admin_names import CHANNEL, GUILD, NamedColumns, guild_names, named
+from guilds.admin_names import CHANNEL, GUILD, MEMBER, ROLE, NamedColumns, guild_names, named
 from guilds.log_selectors import log_names
 from guilds.log_selectors import named as text_named
 from guilds.models import LogEntry, LogSettings
@@ -41,6 +40,12 @@ LOG_KINDS = (
     "settings.log_channel",
 )
 FAILED_CHOICES = {"yes": True, "no": False}
+POSTED_SHOWN = {
+    "posted": "posted",
+    "no_channel": "not posted: no log channel",
+    "forbidden": "not posted: the bot may not post there",
+    "gone": "not posted: the channel is gone",
+}
 
 
 class ReadOnly:
@@ -56,29 +61,50 @@ class ReadOnly:
 
 @admin.register(LogEntry)
 class LogEntryAdmin(ReadOnly, NamedColumns, LagTolerantLists, LargeTableAdmin):
-    list_display = ("created_at", "guild", "what", "kind", "failed", "posted")
+    list_display = ("created_at", "guild", "what", "kind", "result", "posted")
     list_display_links = ("created_at",)
     guild = named("guild_id", GUILD)
     search_keys = {"guild": GUILD_KEY, "kind": SearchKey("kind", kind="choice", choices=LOG_KINDS)}
-    readonly_fields = ("guild", "what", *(f.name for f in LogEntry._meta.fields))
+    actor = named("actor_id", MEMBER, "who asked")
+    member = named("member_id", MEMBER, "about")
+    role = named("role_id", ROLE, "role")
+    # The change page: what an admin reads, the ids under the names; the posting lease is the poster's.
+    fields = readonly_fields = (
+        "guild",
+        "what",
+        "kind",
+        "result",
+        "actor",
+        "member",
+        "role",
+        "created_at",
+        "posted",
+        "posted_at",
+        "text",
+    )
 
     def __init__(self, model, admin_site) -> None:
         super().__init__(model, admin_site)
-        self.search_help_text = f"{self.search_help_text} Only failures: failed:yes (with the guild)."  # type: ignore[misc]
+        extra = "For instance kind:timer.expire_failed; only failures: failed:yes (with the guild)."
+        self.search_help_text = f"{self.search_help_text} {extra}"  # type: ignore[misc]
 
     @admin.display(description="what happened")
     def what(self, obj: LogEntry) -> str:
         names = getattr(obj, "_log_names", None)
         if names is None:  # a change page: just this entry
             names = log_names([obj])
-        text = text_named(obj.text, names)
-        return format_html('<span class="log-failed">⚠️ {}</span>', text) if obj.failed else text
+        return text_named(obj.text, names)
 
-    @admin.display(description="posted")
+    @admin.display(description="result")
+    def result(self, obj: LogEntry) -> str:
+        # Not Django's boolean icon: its green tick would read as "all went well" for a failure.
+        return "⚠️ failed" if obj.failed else "done"
+
+    @admin.display(description="in the log channel")
     def posted(self, obj: LogEntry) -> str:
         if obj.posted_at is None:
-            return "waiting"
-        return obj.get_post_outcome_display() or "-"
+            return "waiting to be posted"
+        return POSTED_SHOWN.get(obj.post_outcome, obj.get_post_outcome_display() or "-")
 
     def get_changelist(self, request, **kwargs):
         base = super().get_changelist(request, **kwargs)

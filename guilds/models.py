@@ -161,4 +161,6 @@ class LogEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.text[:60]}"
+        # The text names people by mention (<@id>): pages show it with names, not here.
+        when = f" at {self.created_at:%Y-%m-%d %H:%M}" if self.created_at else ""
+        return f"{self.kind}{when}"
