@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 PAGE = 1000  # Discord's largest member-list page
 CLEAR_BATCH = 200
 NO_PINGS = discord.AllowedMentions.none()
+CANCEL_BUTTON = "guildhall:bulk-cancel:"  # + the job's id: the progress message's button
 # Refusals that would repeat for every member: the job stops and says why.
 STOPPING_REFUSALS: dict[str, str] = {
     ExpiryOutcome.FORBIDDEN: "I may not change that role (Manage Roles, or the role is above mine)",
@@ -94,6 +95,14 @@ def format_duration_seconds(seconds: int | None) -> str:
     return format_duration(timedelta(seconds=seconds or 0))
 
 
+def cancel_button(job: BulkJob) -> list[dict[str, Any]]:
+    """The progress message's Cancel button while the job can still be cancelled (the bot answers its clicks)."""
+    if job.state not in (BulkState.PENDING, BulkState.RUNNING) or job.cancel_requested:
+        return []
+    button = {"type": 2, "style": 4, "label": "Cancel", "custom_id": f"{CANCEL_BUTTON}{job.pk}"}
+    return [{"type": 1, "components": [button]}]
+
+
 class Progress:
     """The one progress message, edited at most every BULK_EDIT_SECONDS (and always at the end)."""
 
@@ -114,6 +123,7 @@ class Progress:
         self.last_edit = time.monotonic()
         try:
             with handle_message_parameters(content=text, allowed_mentions=NO_PINGS) as params:
+                params.payload["components"] = cancel_button(job)  # type: ignore[index]
                 await self.rest.http.edit_message(job.channel_id, job.message_id, params=params)
             self.last_text = text
         except discord.HTTPException as exc:  # deleted, or the channel is gone: the job goes on without it
@@ -290,6 +300,27 @@ def bulk_job_run(job_id: int) -> str:
     connections.close_all()
     logger.info("bulk job %s: %s", job_id, result)
     return result
+
+
+async def _show(job: BulkJob) -> None:
+    try:
+        async with DiscordRest() as rest:
+            await Progress(rest).show(job, force=True)
+    finally:
+        await call(connections.close_all)
+
+
+def bulk_job_show(job_id: int) -> str:
+    """Edit a job's progress message to its current state (a job cancelled before any worker took it)."""
+    if not settings.DISCORD_TOKEN:
+        return "no token"
+    close_old_connections()
+    job = bulk_job_get(job_id=job_id)
+    if job is None:
+        return "not found"
+    asyncio.run(_show(job))
+    connections.close_all()
+    return str(job.state)
 
 
 def bulk_jobs_resume() -> dict[str, Any]:

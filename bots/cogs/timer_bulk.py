@@ -10,12 +10,13 @@ group of bots.cogs.timers and the prefix ``timer`` group, whichever cog made it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bots.bulk import progress_text
+from bots.bulk import CANCEL_BUTTON, cancel_button, progress_text
 from bots.checks import may_manage_timers, timer_admin
 from bots.cogs.timers import bot_may_grant
 from bots.db import call
@@ -72,9 +73,19 @@ def _cancelled_text(job: BulkJob) -> str:
     return f"Cancelling bulk job #{job.pk}: it stops after the member it is on."
 
 
+class _CancelView(discord.ui.View):
+    """The progress message's first Cancel button (the worker's edits carry it on; clicks reach ``on_interaction``)."""
+
+    def __init__(self, job: BulkJob) -> None:
+        super().__init__(timeout=None)
+        for row in cancel_button(job):
+            for button in row["components"]:
+                self.add_item(discord.ui.Button(style=discord.ButtonStyle.danger, label="Cancel", custom_id=button["custom_id"]))
+
+
 async def _answer(interaction: discord.Interaction, job: BulkJob) -> None:
     """Answer with the progress message and tell the job where it is."""
-    sent = await interaction.response.send_message(progress_text(job), allowed_mentions=NO_PINGS)
+    sent = await interaction.response.send_message(progress_text(job), allowed_mentions=NO_PINGS, view=_CancelView(job))
     message = sent.resource
     if isinstance(message, discord.InteractionMessage) and interaction.channel_id is not None:
         await call(bulk_job_progress_message, job_id=job.pk, channel_id=interaction.channel_id, message_id=message.id)
@@ -119,7 +130,7 @@ async def _prefix_timer_admin(ctx: commands.Context) -> bool:
 
 
 async def _reply(ctx: commands.Context, job: BulkJob) -> None:
-    message = await ctx.reply(progress_text(job), allowed_mentions=NO_PINGS, mention_author=False)
+    message = await ctx.reply(progress_text(job), allowed_mentions=NO_PINGS, mention_author=False, view=_CancelView(job))
     await call(bulk_job_progress_message, job_id=job.pk, channel_id=message.channel.id, message_id=message.id)
 
 
@@ -168,6 +179,28 @@ class TimerBulk(commands.Cog):
             self.bot.add_command(root)
         for callback, name in PREFIX:
             root.add_command(commands.Command(callback, name=name, checks=[_prefix_timer_admin]))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A click on a progress message's Cancel button: the same check and service as /timer bulk-cancel."""
+        if interaction.type != discord.InteractionType.component:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if not custom_id.startswith(CANCEL_BUTTON):
+            return
+        job_id = parse_int(custom_id[len(CANCEL_BUTTON) :])
+        if interaction.guild is None or job_id is None:
+            return
+        if not await may_manage_timers(interaction.user, interaction.guild):
+            await interaction.response.send_message(ADMIN_ONLY, ephemeral=True)
+            return
+        try:
+            job = await call(bulk_job_cancel, guild_id=interaction.guild.id, job_id=job_id, actor_id=interaction.user.id)
+        except TimerError as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+        await interaction.response.send_message(_cancelled_text(job), ephemeral=True)
 
     async def cog_unload(self) -> None:
         group = self.bot.tree.get_command("timer")

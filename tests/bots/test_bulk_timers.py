@@ -15,6 +15,7 @@ from tests.bots.conftest import ADMIN, ALICE, BOB, BOT, GUILD_ID, OTHER_BOT, ROO
 from tests.bots.sweeper_fixtures import Cluster, start_clusters, wait_until
 from tests.bots.test_runbot_timers import answer_to
 from tests.fake_discord import FakeDiscord, FakeGuild
+from tests.fake_discord.components import click_button
 from tests.fake_discord.ratelimits import BucketLimit, RateLimits
 from timers.models import BulkJob, BulkState, TimedRole, TimerEvent, TimerEventKind, TimerState
 
@@ -57,6 +58,10 @@ def slash(fake: FakeDiscord, user, options) -> dict:
 
 def progress_edits(fake: FakeDiscord, message_id: int) -> list[str]:
     return [e["content"] for e in fake.edits if int(e["message_id"]) == message_id and "content" in e]
+
+
+def last_edit(fake: FakeDiscord, message_id: int) -> dict:
+    return [e for e in fake.edits if int(e["message_id"]) == message_id][-1]
 
 
 def job_finished(job_id: int) -> bool:
@@ -157,6 +162,35 @@ def test_it_clears_every_live_timer_of_a_role_and_cancels_a_job_mid_way(tmp_path
             holders = [m for m in range(FIRST, FIRST + 60) if vip.id in fake.member_roles(GUILD_ID, m)]
             assert holders == []
             assert f"{timed:,} of {timed:,}" in progress_edits(fake, clear.message_id)[-1]
+            assert last_edit(fake, clear.message_id)["components"] == []  # no Cancel button once done
+
+            # The progress message's Cancel button: refused to a member without Manage Roles, honoured for an admin.
+            # (60 holders at 10 role changes a second: still under way when the button is clicked)
+            answer_to(
+                fake, slash(fake, ADMIN, [("bulk-add", {"role": vip.id, "time": "1h", "holders-of": guild.role("Member").id})])
+            )
+            third = BulkJob.objects.exclude(pk__in=[job.pk, clear.pk]).get()
+            wait_until(
+                lambda: BulkJob.objects.get(pk=third.pk).message_id, 10, "the progress message was not recorded", [cluster]
+            )
+            third.refresh_from_db()
+            button = f"guildhall:bulk-cancel:{third.pk}"
+            refused = answer_to(fake, click_button(fake, GUILD_ID, third.message_id, ALICE.id, button))
+            assert "Manage Roles" in refused["content"]
+            assert not BulkJob.objects.get(pk=third.pk).cancel_requested
+            honoured = answer_to(fake, click_button(fake, GUILD_ID, third.message_id, ADMIN.id, button))
+            assert f"#{third.pk}" in honoured["content"]
+            wait_until(lambda: job_finished(third.pk), 30, "the button's cancel was not honoured", [cluster])
+            third.refresh_from_db()
+            assert third.state == BulkState.CANCELLED and third.done_count < 60
+            # Cancelled before or while a worker held it: either way the message ends saying so, without the button.
+            wait_until(
+                lambda: any("Cancelled" in e for e in progress_edits(fake, third.message_id)),
+                15,
+                "message not updated",
+                [cluster],
+            )
+            assert last_edit(fake, third.message_id)["components"] == []
             assert [r for r in fake.rate_limited if not r["fresh"]] == []
         finally:
             cluster.stop()

@@ -19,6 +19,7 @@ from timers.services.bulk import (
     bulk_job_claim,
     bulk_job_create,
     bulk_job_finish,
+    bulk_job_progress_message,
     bulk_job_release,
     bulk_job_step,
     bulk_jobs_claimable,
@@ -125,3 +126,17 @@ def test_it_lets_another_worker_go_on_after_a_release():
     bulk_job_claim(owner="a", job_id=job.pk)
     assert bulk_job_release(job_id=job.pk, owner="a")
     assert bulk_job_claim(owner="b", job_id=job.pk).lease_owner == "b"
+
+
+def test_a_job_cancelled_before_any_worker_took_it_has_its_progress_message_updated(django_capture_on_commit_callbacks):
+    job = add_job()
+    bulk_job_progress_message(job_id=job.pk, channel_id=11, message_id=22)
+    with django_capture_on_commit_callbacks() as queued:
+        bulk_job_cancel(guild_id=GUILD, actor_id=ACTOR)
+    assert len(queued) == 1  # bots.bulk.bulk_job_show: no worker will edit it otherwise
+    running = add_job()
+    bulk_job_progress_message(job_id=running.pk, channel_id=11, message_id=23)
+    bulk_job_claim(owner="w", job_id=running.pk)
+    with django_capture_on_commit_callbacks() as queued:
+        bulk_job_cancel(guild_id=GUILD, actor_id=ACTOR)
+    assert queued == []  # its worker says so itself

@@ -27,6 +27,7 @@ from timers.services.timed_roles import _check_duration, _check_role_allowed, ti
 
 OPEN_STATES = (BulkState.PENDING, BulkState.RUNNING)
 RUN_TASK = "bots.bulk.bulk_job_run"
+SHOW_TASK = "bots.bulk.bulk_job_show"  # edits the progress message of a job cancelled before any worker held it
 
 
 class BulkJobError(TimerError):
@@ -45,11 +46,15 @@ def _lease_seconds() -> int:
     return settings.BULK_LEASE_SECONDS
 
 
-def bulk_job_run_later(job_id: int) -> None:
-    """After the current transaction commits, queue the worker task that works the job."""
+def _queue_after_commit(task: str, job_id: int, name: str) -> None:
     from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task(RUN_TASK, job_id, task_name=f"bulk-job-{job_id}", group="guildhall.timers.bulk"))
+    transaction.on_commit(lambda: async_task(task, job_id, task_name=name, group="guildhall.timers.bulk"))
+
+
+def bulk_job_run_later(job_id: int) -> None:
+    """After the current transaction commits, queue the worker task that works the job."""
+    _queue_after_commit(RUN_TASK, job_id, f"bulk-job-{job_id}")
 
 
 @retry_transient()
@@ -115,6 +120,8 @@ def bulk_job_cancel(*, guild_id: int, job_id: int | None = None, actor_id: int |
         if job.state == BulkState.PENDING or job.lease_until is None or job.lease_until < now:
             job.state, job.finished_at = BulkState.CANCELLED, now
             job.lease_until, job.lease_owner = None, ""
+            if job.message_id:  # no worker will edit it: one task says it was cancelled
+                _queue_after_commit(SHOW_TASK, job.pk, f"bulk-show-{job.pk}")
         job.save()
     return job
 
