@@ -271,11 +271,12 @@ class CookieRoleForm(forms.ModelForm):
 
 
 @admin.register(CookieRole)
-class CookieRoleAdmin(LagTolerantLists, admin.ModelAdmin):
+class CookieRoleAdmin(NamedColumns, LagTolerantLists, admin.ModelAdmin):
     """Cookie roles per guild; saved through the services (the same limits as `/cookies roles add`)."""
 
     form = CookieRoleForm
-    list_display = ("guild_id", "threshold", "role_id", "added_by_id", "created_at")
+    guild, role, added_by = guild_column, named("role_id", ROLE, "role"), named("added_by_id", MEMBER, "added by")
+    list_display = ("guild", "threshold", "role", "added_by", "created_at")
     list_filter = ()
     search_fields = ("=guild_id", "=role_id")
     ordering = ("guild_id", "threshold")
