@@ -107,8 +107,10 @@ def main() -> None:
     rows = []
     for period in ("all", "7d", "30d"):
         for page in (1, 100, 1000):
-            served = timed(lambda: cookie_leaderboard(guild_id=GUILD, page=page, period=period))
-            naive = "—" if period == "all" else f"{timed(lambda: from_ledger(period, page), repeat=3):.1f}"
+            served = timed(lambda page=page, period=period: cookie_leaderboard(guild_id=GUILD, page=page, period=period))
+            naive = (
+                "—" if period == "all" else f"{timed(lambda page=page, period=period: from_ledger(period, page), repeat=3):.1f}"
+            )
             rows.append([period, page, f"{served:.2f}", naive])
     print_table(
         f"Toplist page (10 rows), median ms — {args.ledger:,} ledger rows, {windows:,} window rows; {machine()}",
