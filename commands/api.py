@@ -27,6 +27,8 @@ from config.api import refusals, requires
 from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Snowflake, SnowflakeList, whole_number_parse
 from config.database import lag_tolerant_alias
 from config.pagination import paginate
+from guilds.api_names import attach_names, name_of
+from guilds.selectors import directory_names
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -34,6 +36,7 @@ router = Router()
 COMMAND_ORDER = ("name",)  # unique per guild: the index command_unique_name_per_guild
 BALANCE_ORDER = ("-balance", "member_id")  # the index cookie_leaderboard
 LEDGER_ORDER = ("-created_at", "-pk")
+LEDGER_NAMES = (("member", "giver_id"), ("member", "receiver_id"))
 CommandName = Path(..., pattern=NAME_PATTERN, description="A command's name or one of its aliases.")
 NameText = Annotated[str, Field(min_length=1, max_length=32), NoNul]
 TemplateText = Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH), NoNul]
@@ -93,9 +96,18 @@ class CommandPatch(RequestBody):
     allowed_channel_ids: RestrictionIds | None = Field(None, description="Replaces the list; [] lifts it.")
 
 
+def member_name_field():
+    return Field(description='The member as the server shows them, then their @name ("Alice (@alice)").')
+
+
 class BalanceOut(Schema):
     member_id: Snowflake
     balance: int
+    member_name: str | None = member_name_field()
+
+    @staticmethod
+    def resolve_member_name(obj) -> str | None:
+        return name_of(obj, "member", "member_id")
 
 
 class BalancePage(Schema):
@@ -107,6 +119,7 @@ class StandingOut(Schema):
     member_id: Snowflake
     balance: int
     rank: int | None = Field(description="1 = most cookies; ties share a rank; null for a member with no count.")
+    member_name: str | None = member_name_field()
 
 
 class LeaderboardOut(Schema):
@@ -123,6 +136,16 @@ class LedgerOut(Schema):
     reason: str
     message_id: Snowflake | None
     created_at: datetime
+    giver_name: str | None = Field(description='The giver ("Alice (@alice)"); null for an admin\'s change or a name not seen.')
+    receiver_name: str | None = member_name_field()
+
+    @staticmethod
+    def resolve_giver_name(obj) -> str | None:
+        return name_of(obj, "member", "giver_id", spec=LEDGER_NAMES)
+
+    @staticmethod
+    def resolve_receiver_name(obj) -> str | None:
+        return name_of(obj, "member", "receiver_id", spec=LEDGER_NAMES)
 
 
 class LedgerPage(Schema):
@@ -206,14 +229,17 @@ def commands_delete(request: HttpRequest, guild_id: DiscordId, name: str = Comma
 def cookies_balances(request: HttpRequest, guild_id: DiscordId, cursor: str | None = Cursor, limit: int = Limit):
     """Members' counts in leaderboard order (most first, ties by member id), a page at a time."""
     rows = CookieBalance.objects.using(lag_tolerant_alias()).filter(guild_id=guild_id)
-    return paginate(rows, order=BALANCE_ORDER, cursor=cursor, limit=limit)
+    page = paginate(rows, order=BALANCE_ORDER, cursor=cursor, limit=limit)
+    attach_names(page.items, [("member", "member_id")])
+    return page
 
 
 @router.get("/guilds/{guild_id}/cookies/balances/{member_id}", response={200: StandingOut, **refusals()}, tags=["cookies"])
 @requires("commands.view_cookiebalance")
 def cookies_standing(request: HttpRequest, guild_id: DiscordId, member_id: DiscordId):
     """One member's count and rank."""
-    return cookie_standing(guild_id=guild_id, member_id=member_id)
+    standing = cookie_standing(guild_id=guild_id, member_id=member_id)
+    return {**vars(standing), "member_name": name_of(standing, "member", "member_id", guild_id=guild_id)}
 
 
 @router.get("/guilds/{guild_id}/cookies/leaderboard", response={200: LeaderboardOut, **refusals()}, tags=["cookies"])
@@ -225,7 +251,13 @@ def cookies_leaderboard(
     period: Literal["all", "7d", "30d"] = Query("all", description="All time, or the last 7 or 30 days."),
 ):
     """One page (10 members) of a toplist, as `/cookies top` shows it; members who left are left out."""
-    return {"page": page, "period": period, "items": cookie_leaderboard(guild_id=guild_id, page=page, period=period)}
+    items = cookie_leaderboard(guild_id=guild_id, page=page, period=period)
+    names = directory_names(members=[(guild_id, s.member_id) for s in items])
+    return {
+        "page": page,
+        "period": period,
+        "items": [{**vars(s), "member_name": names.member(guild_id, s.member_id) or None} for s in items],
+    }
 
 
 @router.get("/guilds/{guild_id}/cookies/ledger", response={200: LedgerPage, **refusals(400)}, tags=["cookies"])
@@ -239,7 +271,9 @@ def cookies_ledger(
 ):
     """Every change of a count, newest first, a page at a time."""
     rows = cookie_ledger(guild_id=guild_id, member_id=member_id).using(lag_tolerant_alias())
-    return paginate(rows, order=LEDGER_ORDER, cursor=cursor, limit=limit)
+    page = paginate(rows, order=LEDGER_ORDER, cursor=cursor, limit=limit)
+    attach_names(page.items, LEDGER_NAMES)
+    return page
 
 
 # Setting counts and cookie roles (commands/api_cookies.py), under the same /guilds/{guild_id}/cookies paths.

@@ -21,6 +21,7 @@ from config.api import refusals, requires
 from config.api_fields import Cursor, DiscordId, Limit, NoNul, RequestBody, Seconds, Snowflake, minutes_as_text
 from config.database import lag_tolerant_alias
 from config.pagination import paginate
+from guilds.api_names import attach_names, name_of
 from timers.durations import format_duration, parse_duration
 from timers.models import LIVE_STATES, TimedRole, TimerState
 from timers.notify import timer_role_sync_later
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 router = Router(tags=["timers"])
 
 TIMER_ORDER = ("-pk",)  # newest first
+# The ids a timer shows by name, looked up for a whole page in one query.
+TIMER_NAMES = (("guild", "guild_id"), ("member", "member_id"), ("role", "role_id"), ("channel", "warn_channel_id"))
 TimerId = Path(..., ge=1, le=2**63 - 1)
 DurationText = Annotated[
     str,
@@ -78,6 +81,28 @@ class TimerOut(Schema):
     updated_at: datetime
     ended_at: datetime | None
     outcome: str
+    guild_name: str | None = Field(description='The server\'s name ("My Server"); null if the bot has not seen it.')
+    member_name: str | None = Field(
+        description='The member as the server shows them, then their @name ("Alice (@alice)"); ", left" once they left.'
+    )
+    role_name: str | None = Field(description='The role ("@Booster"); "(deleted)" once it is gone.')
+    warn_channel_name: str | None = Field(description='Where warnings go ("#general").')
+
+    @staticmethod
+    def resolve_guild_name(obj: TimedRole) -> str | None:
+        return name_of(obj, "guild", "guild_id", spec=TIMER_NAMES)
+
+    @staticmethod
+    def resolve_member_name(obj: TimedRole) -> str | None:
+        return name_of(obj, "member", "member_id", spec=TIMER_NAMES)
+
+    @staticmethod
+    def resolve_role_name(obj: TimedRole) -> str | None:
+        return name_of(obj, "role", "role_id", spec=TIMER_NAMES)
+
+    @staticmethod
+    def resolve_warn_channel_name(obj: TimedRole) -> str | None:
+        return name_of(obj, "channel", "warn_channel_id", spec=TIMER_NAMES)
 
     @staticmethod
     def resolve_remaining(obj: TimedRole) -> str | None:
@@ -142,7 +167,9 @@ def timers_list(
     rows = TimedRole.objects.using(lag_tolerant_alias()).all()
     filters = {"guild_id": guild_id, "member_id": member_id, "role_id": role_id, "state": state}
     rows = rows.filter(**{field: value for field, value in filters.items() if value is not None})
-    return paginate(rows, order=TIMER_ORDER, cursor=cursor, limit=limit)
+    page = paginate(rows, order=TIMER_ORDER, cursor=cursor, limit=limit)
+    attach_names(page.items, TIMER_NAMES)
+    return page
 
 
 @router.get("/timers/{timer_id}", response={200: TimerOut, **refusals(404)})

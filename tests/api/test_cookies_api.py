@@ -28,18 +28,18 @@ def test_it_lists_balances_in_leaderboard_order(api, counts):
     body = api.get(f"{BASE}/balances").json()
     assert body == {
         "items": [
-            {"member_id": str(BOB), "balance": 9},
-            {"member_id": str(ALICE), "balance": 5},
-            {"member_id": str(CAROL), "balance": 5},
+            {"member_id": str(BOB), "balance": 9, "member_name": None},  # names: tests/api/test_names_api.py
+            {"member_id": str(ALICE), "balance": 5, "member_name": None},
+            {"member_id": str(CAROL), "balance": 5, "member_name": None},
         ],
         "next_cursor": None,
     }
 
 
 def test_it_shows_one_members_standing(api, counts):
-    assert api.get(f"{BASE}/balances/{CAROL}").json() == {"member_id": str(CAROL), "balance": 5, "rank": 2}
+    assert api.get(f"{BASE}/balances/{CAROL}").json() == {"member_id": str(CAROL), "balance": 5, "rank": 2, "member_name": None}
     assert api.get(f"{BASE}/balances/{BOB}").json()["rank"] == 1
-    assert api.get(f"{BASE}/balances/42").json() == {"member_id": "42", "balance": 0, "rank": None}
+    assert api.get(f"{BASE}/balances/42").json() == {"member_id": "42", "balance": 0, "rank": None, "member_name": None}
     assert api.get(f"{BASE}/balances/nobody").status_code == 422
 
 
