@@ -6,6 +6,10 @@ each query is a short index range scan that starts after the last id sent, so no
 transaction or server-side cursor stays open while a slow client downloads, and a
 million rows never sit in memory.
 
+Each row carries the names the bot knows next to its ids (``guild_name``, ``member_name``,
+``role_name``…: "My Server", "Alice (@alice)", "@Booster"), looked up in the directory
+once per chunk; empty when the bot has not seen the id.
+
 In JSON, Discord ids are strings (as in Discord's API and ours: they exceed what a
 JavaScript number holds exactly). In CSV, text that a spreadsheet would run as a formula
 (starting with = + - @, tab or carriage return) is prefixed with a single quote.
@@ -31,6 +35,7 @@ from django.views.decorators.http import require_GET
 from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
 from config.database import lag_tolerant_alias
 from config.numbers import parse_int
+from guilds.selectors import directory_names
 from timers.models import TimedRole
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ class Dataset:
     columns: tuple[str, ...]
     snowflakes: frozenset[str]
     with_aliases: bool = False  # commands: add each command's aliases as a column
+    # (column, kind, id column): a name from the directory for the id (kind: guild, role, channel, member)
+    names: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def permission(self) -> str:
@@ -56,7 +63,7 @@ class Dataset:
 
     @property
     def header(self) -> tuple[str, ...]:
-        return self.columns + (("aliases",) if self.with_aliases else ())
+        return self.columns + (("aliases",) if self.with_aliases else ()) + tuple(name for name, _, _ in self.names)
 
 
 DATASETS: dict[str, Dataset] = {
@@ -80,14 +87,23 @@ DATASETS: dict[str, Dataset] = {
         ),
         frozenset({"guild_id", "author_id", "editor_ids"}),
         with_aliases=True,
+        names=(("guild_name", "guild", "guild_id"), ("author_name", "member", "author_id")),
     ),
     "cookie-balances": Dataset(
-        CookieBalance, ("id", "guild_id", "member_id", "balance", "updated_at"), frozenset({"guild_id", "member_id"})
+        CookieBalance,
+        ("id", "guild_id", "member_id", "balance", "updated_at"),
+        frozenset({"guild_id", "member_id"}),
+        names=(("guild_name", "guild", "guild_id"), ("member_name", "member", "member_id")),
     ),
     "cookie-ledger": Dataset(
         CookieLedger,
         ("id", "guild_id", "giver_id", "receiver_id", "delta", "reason", "message_id", "created_at"),
         frozenset({"guild_id", "giver_id", "receiver_id", "message_id"}),
+        names=(
+            ("guild_name", "guild", "guild_id"),
+            ("giver_name", "member", "giver_id"),
+            ("receiver_name", "member", "receiver_id"),
+        ),
     ),
     "timers": Dataset(
         TimedRole,
@@ -110,6 +126,12 @@ DATASETS: dict[str, Dataset] = {
             "outcome_detail",
         ),
         frozenset({"guild_id", "member_id", "role_id", "warn_channel_id", "issued_by_id"}),
+        names=(
+            ("guild_name", "guild", "guild_id"),
+            ("member_name", "member", "member_id"),
+            ("role_name", "role", "role_id"),
+            ("warn_channel_name", "channel", "warn_channel_id"),
+        ),
     ),
 }
 
@@ -121,12 +143,40 @@ def export_rows(dataset: Dataset, queryset: QuerySet) -> Iterator[tuple]:
         chunk = list(queryset.filter(pk__gt=last_id).order_by("pk").values_list(*dataset.columns)[:CHUNK_ROWS])
         if not chunk:
             return
+        last_id = chunk[-1][0]
+        full = len(chunk) == CHUNK_ROWS
+        if dataset.names:
+            names = _add_names(dataset, chunk)
         if dataset.with_aliases:
             chunk = _add_aliases(queryset.db, chunk)
+        if dataset.names:
+            chunk = [row + extra for row, extra in zip(chunk, names)]
         yield from chunk
-        if len(chunk) < CHUNK_ROWS:
+        if not full:
             return
-        last_id = chunk[-1][0]
+
+
+def _add_names(dataset: Dataset, chunk: list[tuple]) -> list[tuple]:
+    """The directory's names for a chunk's ids (one query), in ``dataset.names`` order."""
+    at = {column: index for index, column in enumerate(dataset.columns)}
+    guild_at = at["guild_id"]
+    wanted: dict[str, list] = {"guild_ids": [], "role_ids": [], "channel_ids": [], "members": []}
+    for _, kind, column in dataset.names:
+        for row in chunk:
+            value = row[at[column]]
+            if kind == "member":
+                wanted["members"].append((row[guild_at], value))
+            else:
+                wanted[f"{kind}_ids"].append(value)
+    found = directory_names(**wanted)
+    label = {"guild": found.guild, "role": found.role, "channel": found.channel}
+    return [
+        tuple(
+            found.member(row[guild_at], row[at[column]]) if kind == "member" else label[kind](row[at[column]])
+            for _, kind, column in dataset.names
+        )
+        for row in chunk
+    ]
 
 
 def _add_aliases(alias: str, chunk: list[tuple]) -> list[tuple]:
