@@ -28,7 +28,7 @@ from commands.models import (
     CustomCommand,
     GuildSettings,
 )
-from guilds.models import LogEntry, LogSettings
+from guilds.models import Channel, Guild, LogEntry, LogSettings, Member, Role
 from timers.models import AllowedRole, BulkJob, RoleReport, TimedRole, TimerEvent, TimerReconcile, TimerSettings
 
 FORMAT_VERSION = 1
@@ -42,6 +42,11 @@ NOT_EXPORTED: dict[type[models.Model], str] = {
     CookieWindow: "the 7- and 30-day toplists, derived from the ledger that travels; the import rebuilds them",
     BulkJob: "a bulk change under way or done (its cursor is this database's progress); the timers it set or cleared travel with their events",
     TimerReconcile: "when the bot last checked the guild's timers against Discord: the importing bot checks again",
+    # The directory: what Discord told this installation's bot, which the importing bot hears again.
+    Guild: "the guild's name as this bot last saw it; the importing bot reads it from GUILD_CREATE when it connects",
+    Role: "the guild's roles as this bot last saw them; the importing bot reads them from GUILD_CREATE when it connects",
+    Channel: "the guild's channels as this bot last saw them; the importing bot reads them from GUILD_CREATE when it connects",
+    Member: "members' names as this bot last saw them; the importing bot learns them again from messages, interactions and member events",
 }
 
 
