@@ -20,6 +20,7 @@ from commands.services import (
     command_delete,
     command_name_clean,
     command_update,
+    cookie_reset,
     guild_setting_clean,
     guild_settings_update,
 )
@@ -188,9 +189,19 @@ class CookieBalanceAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
     scoped_ordering = ("guild_id", "-balance", "member_id")
     export_dataset = "cookie-balances"
     readonly_fields = ("member", "guild", "guild_id", "member_id", "balance", "updated_at")
+    actions = ["reset_to_zero"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Reset the selected members' cookies to 0", permissions=["change"])
+    def reset_to_zero(self, request, queryset):
+        """Through ``cookie_reset`` (a ledger row each, logged); the worker then takes their cookie roles."""
+        done = 0
+        for guild_id, member_id in queryset.values_list("guild_id", "member_id")[:1000]:
+            # No actor id: a dashboard user is not a Discord member (the admin log records who).
+            done += cookie_reset(guild_id=guild_id, actor_id=None, member_id=member_id, sync_roles_later=True)
+        self.message_user(request, f"Reset {done} member(s)' cookies to 0 (at most 1,000 at a time).")
 
     def changelist_links(self, request, terms):
         links = super().changelist_links(request, terms)

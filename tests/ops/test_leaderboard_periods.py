@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from commands.models import GuildSettings
@@ -81,3 +81,28 @@ def test_the_cookie_role_admin_saves_through_the_services(client, db):
     plain = User.objects.create_user("plain2", password="pw-plain-123", is_staff=True)
     client.force_login(plain)
     assert client.get(add).status_code == 403
+
+
+def test_the_balances_admin_resets_selected_members_and_queues_their_cookie_roles(
+    client, filled, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    from commands.models import CookieBalance
+    from commands.services import cookie_role_add
+
+    cookie_role_add(guild_id=GUILD, threshold=2, role_id=77, actor_id=None)
+    url = reverse("admin:commands_cookiebalance_changelist")
+    picked = list(CookieBalance.objects.filter(guild_id=GUILD, member_id__in=[12, 13]).values_list("pk", flat=True))
+    viewer = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_cookiebalance"))
+    client.force_login(viewer)
+    client.post(url, {"action": "reset_to_zero", "_selected_action": picked})
+    assert CookieBalance.objects.get(guild_id=GUILD, member_id=12).balance == 3  # view only: no action
+    client.force_login(User.objects.create_user("boss2", password="pw-boss-123", is_staff=True, is_superuser=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"action": "reset_to_zero", "_selected_action": picked})
+    assert set(CookieBalance.objects.filter(pk__in=picked).values_list("balance", flat=True)) == {0}
+    assert [(q.task["func"], q.task["args"]) for q in OrmQ.objects.all()] == [
+        ("bots.cookie_roles.cookie_roles_apply", (GUILD, [12]))
+    ]
