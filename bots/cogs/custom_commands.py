@@ -6,6 +6,7 @@ import logging
 from typing import Literal
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bots.bot import DATABASE_AWAY, guild_of
@@ -244,6 +245,12 @@ class CustomCommands(commands.Cog):
         await ctx.send(f"`{command.name}` is {'on' if enabled else 'off'}.")
 
     @command_group.command(name="restrict")
+    @app_commands.describe(
+        name="The custom command (or one of its aliases)",
+        rule="allow-role: only members with the role; deny-role: never them; allow-channel: only there",
+        role="The role, for allow-role and deny-role",
+        channel="The channel, for allow-channel (its threads count too)",
+    )
     @command_manager()
     async def command_restrict(
         self,
@@ -265,6 +272,11 @@ class CustomCommands(commands.Cog):
         await self._restrict(ctx, name, edit)
 
     @command_group.command(name="unrestrict")
+    @app_commands.describe(
+        name="The custom command (or one of its aliases)",
+        role="Lift only this role's restriction",
+        channel="Lift only this channel's restriction",
+    )
     @command_manager()
     async def command_unrestrict(
         self, ctx: commands.Context, name: str, role: discord.Role | None = None, channel: discord.abc.GuildChannel | None = None
@@ -292,6 +304,7 @@ class CustomCommands(commands.Cog):
         await ctx.send(f"`{command.name}`: {shown}.", allowed_mentions=NO_PINGS)
 
     @command_group.command(name="run")  # type: ignore[arg-type]
+    @app_commands.describe(name="The custom command (or one of its aliases)", arguments="What follows its name in chat")
     @commands.guild_only()
     async def command_run(self, ctx: commands.Context, name: str, *, arguments: str = "") -> None:
         """Use a custom command, as `<prefix><name> arguments` does."""
