@@ -261,6 +261,7 @@ class CustomCommands(commands.Cog):
         channel: discord.abc.GuildChannel | None = None,
     ) -> None:
         """Limit a custom command: allow-role @role, deny-role @role or allow-channel #channel."""
+        _nothing_unread(ctx)
         if rule == "allow-channel":
             if channel is None:
                 raise commands.BadArgument("Name the channel: `command restrict <name> allow-channel #channel`.")
@@ -282,6 +283,7 @@ class CustomCommands(commands.Cog):
         self, ctx: commands.Context, name: str, role: discord.Role | None = None, channel: discord.abc.GuildChannel | None = None
     ) -> None:
         """Lift a custom command's limit on a role or channel; with neither, lift every limit."""
+        _nothing_unread(ctx)  # a mistyped role must not read as "lift every limit"
         if role is not None and channel is not None:
             raise commands.BadArgument("Lift a role or a channel, one at a time.")
         edit = RestrictionEdit.lift_all()
@@ -340,6 +342,14 @@ class CustomCommands(commands.Cog):
 
     async def cog_unload(self) -> None:
         await self.bot.guild_cache.flush_usage()
+
+
+def _nothing_unread(ctx: commands.Context) -> None:
+    """Refuse what a chat command left unread: a role or channel argument that no converter took
+    (discord.py passes None for an optional one it can't read, and leaves the text)."""
+    rest = ctx.view.read_rest().strip() if ctx.interaction is None else ""
+    if rest:
+        raise commands.BadArgument(f"I found no role or channel `{defuse_mentions(rest[:40])}` in this server.")
 
 
 def _prefix(ctx: commands.Context) -> str:

@@ -120,8 +120,21 @@ def test_it_refuses_bad_input_and_members_who_may_not_manage_commands(fake, bot,
     assert "never restricted" in answer["content"]
     answer = wait_reply(fake, ADMIN, f"!!command restrict greet allow-role <@&{GUILD_ID}>", lambda m: "@everyone" in m["content"])
     assert "every member" in answer["content"]
+    answer = wait_reply(fake, ADMIN, "!!command restrict greet allow-role @Nobody", lambda m: "found no role" in m["content"])
+    assert answer["content"] == "I found no role or channel `@Nobody` in this server."
     stored = CustomCommand.objects.get(pk=greet.pk)
     assert (stored.allowed_role_ids, stored.denied_role_ids, stored.allowed_channel_ids) == ([], [], [])
+    assert fake.unhandled == []
+
+
+def test_it_lifts_nothing_when_the_role_is_mistyped(fake, bot, guild, greet):
+    vip = guild.role("VIP")
+    wait_reply(fake, ADMIN, f"!!command restrict greet allow-role {vip.id}", lambda m: "only for" in m["content"])
+    answer = wait_reply(fake, ADMIN, "!!command unrestrict greet Vipp", lambda m: "found no role" in m["content"])
+    assert answer["content"] == "I found no role or channel `Vipp` in this server."
+    assert CustomCommand.objects.get(pk=greet.pk).allowed_role_ids == [vip.id]
+    lifted = wait_reply(fake, ADMIN, "!!command unrestrict greet VIP", lambda m: "anyone may use it" in m["content"])
+    assert lifted["content"] == "`greet`: anyone may use it, anywhere."
     assert fake.unhandled == []
 
 
