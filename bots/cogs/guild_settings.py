@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bots.bot import guild_of
@@ -115,14 +116,17 @@ class GuildSettingsCog(commands.Cog, name="Settings"):
         await ctx.send(f"Cookie DMs: {'on' if _switch(enabled) else 'off'}.")
 
     @settings_group.command(name="command-refusal")
+    @app_commands.choices(mode=[app_commands.Choice(name=mode, value=mode) for mode in ("reply", "silent")])
     @guild_admin()
-    async def command_refusal(self, ctx: commands.Context, mode: Literal["reply", "silent"]) -> None:
+    async def command_refusal(self, ctx: commands.Context, mode: str) -> None:
         """What a member sees when a restricted custom command refuses them: a short reply, or nothing."""
+        mode = mode.lower()
         await self._update(ctx, command_refusal=mode)
         shown = "a short reply says why" if mode == "reply" else "nothing is said"
         await ctx.send(f"When a restricted command refuses someone, {shown}.")
 
     @settings_group.command(name="log-channel")
+    @app_commands.describe(channel="Where the bot posts what it did and who asked", turn="off: stop posting the log")
     @guild_admin()
     async def log_channel(
         self, ctx: commands.Context, channel: discord.TextChannel | None = None, turn: Literal["off"] | None = None
