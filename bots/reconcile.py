@@ -21,6 +21,7 @@ from django.conf import settings
 
 from bots.db import call
 from bots.role_changes import role_add
+from timers.models import ExpiryOutcome
 from timers.selectors import reconcile_plan
 from timers.services.reconcile import (
     Restore,
@@ -86,11 +87,18 @@ class Reconciler:
             try:
                 await self.reconcile(guild_id)
             except asyncio.CancelledError:
-                await call(reconcile_release, guild_id=guild_id, owner=self.owner, detail="stopped")
+                await self._release(guild_id, "stopped before it was done")
                 raise
             except Exception:
                 logger.exception("reconciling guild %s failed; it is tried again later", guild_id)
-                await call(reconcile_release, guild_id=guild_id, owner=self.owner, detail="failed; see the bot's log")
+                await self._release(guild_id, "failed; see the bot's log")
+
+    async def _release(self, guild_id: int, detail: str) -> None:
+        # Best effort: when the database is away too, the lease runs out by itself.
+        try:
+            await call(reconcile_release, guild_id=guild_id, owner=self.owner, detail=detail)
+        except Exception as exc:
+            logger.warning("could not release guild %s's reconciliation (%s); its lease runs out", guild_id, exc)
 
     async def reconcile(self, guild_id: int) -> Figures | None:
         """Reconcile one guild if it is due and free; its figures (None when not due)."""
@@ -109,6 +117,8 @@ class Reconciler:
             change = await role_add(self.bot.http, guild_id, restore.member_id, restore.role_id, REASON)
             await call(reconcile_restore_record, timer_id=restore.timer_id, done=change.done, detail=change.detail)
             figures.restored += change.done
+            if change.refusal == ExpiryOutcome.MEMBER_GONE:  # left since their page was read
+                figures.away += await call(reconcile_members_gone, guild_id=guild_id, member_ids=[restore.member_id])
         if figures.untracked:
             logger.warning(
                 "guild %s: %d timed role(s) held with no running timer (reported, not removed)", guild_id, figures.untracked
