@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import discord
 from discord import app_commands
@@ -33,6 +32,7 @@ logger = logging.getLogger(__name__)
 # The `type: ignore[arg-type]` on hybrid command decorators: discord.py 2.7's hybrid_command
 # leaves its Context type variable unsolved under mypy 2, so every such signature is refused.
 MAX_REPLY = 2000
+RULES = ("allow-role", "deny-role", "allow-channel")
 
 
 def _join_names(names: list[str], prefix: str, empty: str) -> str:
@@ -251,17 +251,21 @@ class CustomCommands(commands.Cog):
         role="The role, for allow-role and deny-role",
         channel="The channel, for allow-channel (its threads count too)",
     )
+    @app_commands.choices(rule=[app_commands.Choice(name=rule, value=rule) for rule in RULES])
     @command_manager()
     async def command_restrict(
         self,
         ctx: commands.Context,
         name: str,
-        rule: Literal["allow-role", "deny-role", "allow-channel"],
+        rule: str,
         role: discord.Role | None = None,
         channel: discord.abc.GuildChannel | None = None,
     ) -> None:
         """Limit a custom command: allow-role @role, deny-role @role or allow-channel #channel."""
         _nothing_unread(ctx)
+        rule = rule.lower()
+        if rule not in RULES:
+            raise commands.BadArgument(f"After the name comes the rule: {', '.join(f'`{r}`' for r in RULES)}.")
         if rule == "allow-channel":
             if channel is None:
                 raise commands.BadArgument("Name the channel: `command restrict <name> allow-channel #channel`.")

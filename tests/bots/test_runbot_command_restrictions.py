@@ -94,6 +94,11 @@ def test_it_stays_silent_when_the_guild_says_so(fake, bot, guild, greet):
     assert answer["content"] == "When a restricted command refuses someone, nothing is said."
     assert GuildSettings.objects.get(guild_id=GUILD_ID).command_refusal == "silent"
     no_new_reply(fake, ALICE, "!!greet")
+    shown = wait_reply(fake, ADMIN, "!!settings", lambda m: "prefix:" in m["content"])
+    assert "restricted commands: silent when they refuse someone" in shown["content"]
+    bad = wait_reply(fake, ADMIN, "!!settings command-refusal loud", lambda m: "stays `silent`" in m["content"])
+    assert bad["content"] == "A refused command is answered with a short `reply` or stays `silent`."
+    assert GuildSettings.objects.get(guild_id=GUILD_ID).command_refusal == "silent"
     wait_reply(fake, ADMIN, "!!settings command-refusal reply", lambda m: "a short reply" in m["content"])
     wait_reply(fake, ALICE, "!!greet", refused)
     assert fake.unhandled == []
@@ -114,6 +119,8 @@ def test_it_refuses_bad_input_and_members_who_may_not_manage_commands(fake, bot,
     answer = wait_reply(fake, ADMIN, "!!command restrict greet allow-role", lambda m: "Name the role" in m["content"])
     assert answer["content"] == "Name the role: `command restrict <name> allow-role @role`."
     answer = wait_reply(fake, ADMIN, "!!command restrict greet allow-channel", lambda m: "Name the channel" in m["content"])
+    answer = wait_reply(fake, ADMIN, f"!!command restrict greet <@&{vip.id}>", lambda m: "the rule" in m["content"])
+    assert answer["content"] == "After the name comes the rule: `allow-role`, `deny-role`, `allow-channel`."
     answer = wait_reply(fake, ADMIN, f"!!command restrict nope allow-role {vip.id}", lambda m: "nope" in m["content"])
     assert answer["content"] == "There is no command called `nope`."
     answer = wait_reply(fake, ADMIN, f"!!command restrict help allow-role {vip.id}", lambda m: "built-in" in m["content"])
