@@ -17,7 +17,9 @@ from tests.bots.test_runbot_timers import answer_to
 from tests.fake_discord import FakeDiscord, FakeGuild
 from tests.fake_discord.components import click_button
 from tests.fake_discord.ratelimits import BucketLimit, RateLimits
-from timers.models import BulkJob, BulkState, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.models import BulkJob, BulkKind, BulkState, TimedRole, TimerEvent, TimerEventKind, TimerState
+from timers.services import timer_set
+from timers.services.bulk import bulk_job_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIRST = 700_000_000_000_000_000
@@ -282,3 +284,48 @@ def job_lease_over(job_id: int) -> bool:
 
     lease = BulkJob.objects.get(pk=job_id).lease_until
     return lease is None or lease < timezone.now()
+
+
+def test_a_conversion_sends_no_role_request_keeps_running_timers_and_a_refusal_stops_the_job(tmp_path):
+    count = 50
+    guild = many_member_guild(count)
+    vip, member_role, moderator = guild.role("VIP"), guild.role("Member"), guild.role("Moderator")
+    for member_id in range(FIRST, FIRST + count):
+        guild.members[member_id] = [member_role.id, vip.id]  # VIP held for good, as before timers
+    already = list(range(FIRST, FIRST + 5))
+    for member_id in already:
+        timer_set(guild_id=GUILD_ID, member_id=member_id, role_id=vip.id, duration=timedelta(hours=3), actor_id=ADMIN.id)
+    before = dict(TimedRole.objects.filter(member_id__in=already).values_list("member_id", "expires_at"))
+    with FakeDiscord(guilds=[guild], bot_user=BOT) as fake:
+        bot, cluster = start(fake, tmp_path)
+        try:
+            answer_to(fake, slash(fake, ADMIN, [("bulk-add", {"role": vip.id, "time": "7d"})]))
+            job = BulkJob.objects.get()
+            wait_until(lambda: job_finished(job.pk), 60, "the conversion did not finish", [cluster])
+            job.refresh_from_db()
+            assert (job.state, job.total, job.done_count, job.skipped_count) == (BulkState.DONE, count, count - 5, 5)
+            assert fake.role_changes == []  # every member held the role already
+            assert dict(TimedRole.objects.filter(member_id__in=already).values_list("member_id", "expires_at")) == before
+            assert TimedRole.objects.filter(role_id=vip.id, state=TimerState.ACTIVE).count() == count
+            assert (
+                "50 of 50" in progress_edits(fake, job.message_id)[-1] and "5 skipped" in progress_edits(fake, job.message_id)[-1]
+            )
+
+            # Started on the dashboard for a role above the bot's: Discord refuses, and the job stops saying why.
+            refused = bulk_job_create(
+                guild_id=GUILD_ID,
+                kind=BulkKind.ADD,
+                role_id=moderator.id,
+                seconds=3600,
+                holders_of_role_id=member_role.id,
+                actor_id=None,
+            )
+            enqueue(cluster, "bots.bulk.bulk_jobs_resume")  # the one-minute watchdog's run
+            wait_until(lambda: job_finished(refused.pk), 60, "the refused job did not stop", [cluster])
+            refused.refresh_from_db()
+            assert refused.state == BulkState.FAILED and "may not change that role" in refused.detail
+            assert not TimedRole.objects.filter(role_id=moderator.id).exists()
+            assert fake.role_changes == []
+        finally:
+            cluster.stop()
+            bot.stop()
