@@ -239,3 +239,23 @@ def test_settings_prefix_forms(fake, bot, guild):
     shown = wait_reply(fake, ALICE, "!!timer settings", lambda m: "on-role-missing" in m["content"])
     assert f"in <#{log.id}>" in shown["content"]
     assert fake.unhandled == []
+
+
+def test_a_refused_member_list_leaves_the_guild_due_and_changes_nothing(fake, guild, transactional_db, tmp_path):
+    from timers.models import TimerReconcile
+
+    timer = give_timer(guild)
+    fake.fail_next("GET", rf"/guilds/{GUILD_ID}/members", 403, {"code": 50001, "message": "Missing Access"})
+    process = BotProcess(bot_env(fake), tmp_path / "bot.log")
+    try:
+        assert fake.wait_for_ready_sent(30), process.log()
+        record = fake.wait_for(
+            lambda: TimerReconcile.objects.filter(guild_id=GUILD_ID, detail__startswith="failed").first(),
+            timeout=15,
+            message=process.log(),
+        )
+        assert record.finished_at is None and record.lease_owner == ""  # given back: due again
+        assert events(timer) == [TimerEventKind.SET] and fake.role_changes == []
+        assert "reconciling guild" in process.log()
+    finally:
+        process.stop()
