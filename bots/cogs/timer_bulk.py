@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bots.bulk import CANCEL_BUTTON, cancel_button, progress_text
+from bots.bulk_progress import CANCEL_BUTTON, cancel_button, progress_text
 from bots.checks import may_manage_timers, timer_admin
 from bots.cogs.timers import bot_may_grant
 from bots.db import call
