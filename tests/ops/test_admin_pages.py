@@ -14,6 +14,7 @@ from commands.models import CookieBalance, CustomCommand
 from commands.services import command_alias_add, command_create, cookie_give, guild_settings_update
 from timers.models import RoleReport
 from timers.services import allowed_role_add, timer_set, timer_settings_update
+from timers.services.reconcile import reconcile_claim, reconcile_finish
 
 GUILD = 555
 
@@ -28,6 +29,8 @@ def filled(db):
     allowed_role_add(guild_id=GUILD, role_id=7, actor_id=1)
     timer_set(guild_id=GUILD, member_id=2, role_id=7, duration=timedelta(hours=2), actor_id=1)
     RoleReport.objects.create(guild_id=GUILD, role_id=7, channel_id=3, next_run_at=timezone.now())
+    reconcile_claim(guild_id=GUILD, owner="bot")
+    reconcile_finish(guild_id=GUILD, owner="bot", checked=1, restored=0, paused=0, away=0, untracked=0)
 
 
 @pytest.fixture
