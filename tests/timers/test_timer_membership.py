@@ -228,3 +228,19 @@ def test_a_guild_is_reconciled_by_one_process_and_again_only_when_due():
         assert reconcile_claim(guild_id=GUILD, owner="c", now=NOW + hours(7))  # released: due again at once
     record = TimerReconcile.objects.get(guild_id=GUILD)
     assert record.untracked == 2 and record.lease_owner == "c"
+
+
+def test_leaving_rejoining_and_reconciling_are_in_the_activity_log():
+    from guilds.models import LogEntry
+
+    set_timer(hours(2))
+    leave()
+    rejoin(NOW + minutes(5))
+    reconcile_members_seen(guild_id=GUILD, members={MEMBER: set()}, now=NOW + minutes(10))
+    reconcile_claim(guild_id=GUILD, owner="a", now=NOW + minutes(11))
+    reconcile_finish(guild_id=GUILD, owner="a", checked=1, restored=1, paused=0, away=0, untracked=3, now=NOW + minutes(12))
+    entries = list(LogEntry.objects.filter(guild_id=GUILD).order_by("pk").values_list("kind", "text"))
+    kinds = [kind for kind, _ in entries]
+    assert kinds[-4:] == ["timer.leave", "timer.rejoin", "timer.role_missing", "timer.reconcile"]
+    assert f"<@{MEMBER}>'s <@&{ROLE}> timer kept: the member left; it runs on" in entries[-4][1]
+    assert "3 timed role(s) held with no running timer; not removed" in entries[-1][1]

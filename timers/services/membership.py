@@ -24,7 +24,7 @@ from timers.errors import TimerError
 from timers.models import LIVE_STATES, PauseKind, TimedRole, TimerEvent, TimerEventKind, TimerSettings, TimerState
 from timers.services.guild_config import timer_settings_get
 from timers.services.pauses import _pause
-from timers.services.timed_roles import _activate, _event
+from timers.services.timed_roles import _activate, _event, _log
 
 ON_LEAVE = ("run", "pause")
 ON_ROLE_MISSING = ("restore", "pause")
@@ -45,6 +45,7 @@ def member_leave_locked(timer: TimedRole, on_leave: str, now: datetime, detail: 
         _pause(timer, now, None, PauseKind.AWAY)
     timer.save()
     _event(timer, TimerEventKind.LEAVE, None, detail=detail or ("paused while away" if paused else "runs on while away"))
+    _log(timer, "leave", "kept: the member left; it " + ("pauses until they are back" if paused else "runs on"), None, detail)
 
 
 @retry_transient()
@@ -68,6 +69,7 @@ def member_back_locked(timer: TimedRole, now: datetime, detail: str) -> bool:
     live = timer.state == TimerState.PAUSED or timer.ends_at > now
     if live:
         _event(timer, TimerEventKind.REJOIN, None, detail=detail)
+        _log(timer, "rejoin", "still running: the member is back and gets the role again", None)
     return live
 
 

@@ -22,11 +22,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.database import retry_transient
+from guilds.services.log import log_record
 from timers.models import PauseKind, TimedRole, TimerEventKind, TimerReconcile, TimerState
 from timers.services.guild_config import timer_settings_get
 from timers.services.membership import _member_timers_locked, member_back_locked, member_leave_locked
 from timers.services.pauses import _pause
-from timers.services.timed_roles import _activate, _event
+from timers.services.timed_roles import _activate, _event, _log
 
 LEASE = timedelta(minutes=15)  # far more than a guild of 100,000 members takes at 5 pages a second
 
@@ -85,6 +86,7 @@ def _seen_locked(timer: TimedRole, roles: set[int], on_role_missing: str, now: d
             _activate(timer, now + timer.frozen_remaining, now)  # the role was given back by hand
             timer.save()
             _event(timer, TimerEventKind.RESUME, None, detail="the role is back")
+            _log(timer, "resume", "resumed: the role is back", None)
             out.resumed += 1
         return
     if timer.state == TimerState.ACTIVE and timer.ends_at <= now:
@@ -93,11 +95,13 @@ def _seen_locked(timer: TimedRole, roles: set[int], on_role_missing: str, now: d
         return  # already recorded and paused
     if on_role_missing == "restore":
         _event(timer, TimerEventKind.ROLE_MISSING, None, detail="giving it back")
+        _log(timer, "role_missing", "found without its role (taken away by hand): giving it back", None)
         out.restores.append(Restore(timer.pk, timer.member_id, timer.role_id, "restore"))
     elif timer.state == TimerState.ACTIVE:
         _pause(timer, now, None, PauseKind.ROLE_MISSING)
         timer.save()
         _event(timer, TimerEventKind.ROLE_MISSING, None, detail="paused until the role is back")
+        _log(timer, "role_missing", "found without its role (taken away by hand): paused until it is back", None)
         out.paused += 1
 
 
@@ -154,6 +158,12 @@ def reconcile_finish(
     """Store the run's figures and free the guild until it is due again; False if the lease was lost."""
     now = now or timezone.now()
     with transaction.atomic():
+        if untracked:  # reported, never removed: an admin decides
+            log_record(
+                guild_id=guild_id,
+                kind="timer.reconcile",
+                text=f"Reconciliation: {untracked} timed role(s) held with no running timer; not removed",
+            )
         return (
             TimerReconcile.objects.filter(guild_id=guild_id, lease_owner=owner[:32]).update(
                 finished_at=now,
