@@ -103,6 +103,9 @@ def test_the_weekly_toplist_leaves_out_a_member_who_left_and_shows_my_rank(fake,
     assert embed["title"] == "Cookie leaderboard, last 7 days — page 1"
     assert f"<@{BOB.id}>" not in embed["description"] and f"**#1** <@{ALICE.id}> — 1" in embed["description"]
     assert embed["footer"]["text"] == "Your rank: #1 with 1"
+    prefixed = wait_reply(fake, ALICE, "!!cookies top 1 30d", lambda m: bool(m.get("embeds")))
+    assert prefixed["embeds"][0]["title"] == "Cookie leaderboard, last 30 days — page 1"
+    assert f"<@{BOB.id}>" not in prefixed["embeds"][0]["description"]
     mine = wait_reply(fake, ALICE, "!!cookies", lambda m: "rank" in m["content"])
     assert mine["content"] == f"<@{ALICE.id}> has 1 :cookie:'s (rank #1; last 7 days #1 with 1; last 30 days #1 with 1)"
     assert balance(BOB.id) == 2  # kept
