@@ -9,7 +9,7 @@ import pytest
 from commands.models import CookieBalance, CookieLedger, CookieRole, LedgerReason
 from commands.services import cookie_role_add, cookie_set, guild_settings_update
 from guilds.models import Member
-from tests.bots.conftest import ADMIN, ALICE, BOB, GUILD_ID, wait_reply
+from tests.bots.conftest import ADMIN, ALICE, BOB, GUILD_ID, no_new_reply, wait_reply
 from tests.bots.test_runbot_timers import answer_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,6 +90,11 @@ def test_thanks_give_a_cookie_with_the_usual_reply_under_the_cooldown(fake, bot)
     wait_reply(fake, ADMIN, f"ty <@{BOB.id}>++", lambda m: m["content"] == f"<@{BOB.id}> has 2 :cookie:'s")
     reasons = sorted(CookieLedger.objects.filter(receiver_id=BOB.id).values_list("reason", flat=True))
     assert reasons == [LedgerReason.GIVE, LedgerReason.THANKS]
+    added = wait_reply(fake, ADMIN, "!!cookies thanks words add Cheers  Mate", lambda m: "Phrases" in m["content"])
+    assert "`cheers mate`" in added["content"] and "`thanks`" in added["content"]
+    wait_reply(fake, BOB, f"cheers mate <@{ALICE.id}>", lambda m: m["content"] == f"<@{ALICE.id}> has 1 :cookie:'s")
+    wait_reply(fake, ADMIN, "!!cookies thanks off", lambda m: "off" in m["content"])
+    no_new_reply(fake, ADMIN, f"thanks <@{ALICE.id}>")
     assert fake.unhandled == []
 
 
