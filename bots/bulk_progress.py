@@ -43,7 +43,8 @@ def progress_text(job: BulkJob, *, final: bool = False) -> str:
     if job.state == BulkState.DONE:
         return f"✅ {line}. Done."
     if job.state == BulkState.CANCELLED:
-        return f"⏹️ {line}. Cancelled{': ' + job.detail if job.detail else ''}."
+        who = f" {job.detail}" if job.detail else ""  # "by @admin", "on the dashboard"
+        return f"⏹️ {line}. Cancelled{who}."
     if job.state == BulkState.FAILED:
         return f"⚠️ {line}. Stopped: {job.detail}."
     return f"⏳ {line}"

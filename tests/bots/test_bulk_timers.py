@@ -153,7 +153,7 @@ def test_it_clears_every_live_timer_of_a_role_and_cancels_a_job_mid_way(tmp_path
             assert job.state == BulkState.CANCELLED and 15 <= job.done_count < 60
             timed = TimedRole.objects.filter(role_id=vip.id, state=TimerState.ACTIVE).count()
             assert timed == job.done_count
-            assert "Cancelled" in progress_edits(fake, job.message_id)[-1]
+            assert f"Cancelled by <@{ADMIN.id}>." in progress_edits(fake, job.message_id)[-1]
 
             # bulk-clear takes every one of them back.
             answer = answer_to(fake, slash(fake, ADMIN, [("bulk-clear", {"role": vip.id})]))

@@ -116,7 +116,7 @@ def bulk_job_cancel(*, guild_id: int, job_id: int | None = None, actor_id: int |
             which = f"Bulk job #{job_id} is not" if job_id is not None else "No bulk change is"
             raise BulkJobNotFound(f"{which} under way in this server.")
         job.cancel_requested = True
-        job.detail = f"cancelled by <@{actor_id}>" if actor_id else "cancelled on the dashboard"
+        job.detail = f"by <@{actor_id}>" if actor_id else "on the dashboard"
         if job.state == BulkState.PENDING or job.lease_until is None or job.lease_until < now:
             job.state, job.finished_at = BulkState.CANCELLED, now
             job.lease_until, job.lease_owner = None, ""
@@ -226,7 +226,7 @@ def bulk_job_step(*, job_id: int, owner: str, member_id: int, outcome: str, deta
         counter = {"apply": "done_count", "skip": "skipped_count", "fail": "failed_count"}[outcome]
         setattr(job, counter, getattr(job, counter) + 1)
         job.cursor = member_id
-        if detail:
+        if detail and not job.cancel_requested:  # the last failure, unless it already says who cancelled
             job.detail = detail[:300]
         job.save(update_fields=[counter, "cursor", "detail", "lease_until", "updated_at"])
     return job
