@@ -71,6 +71,10 @@ def timer_embed(title: str, timer: TimedRole, colour: discord.Colour | None = No
         embed.description = f"{who}\n⏳ ends <t:{ts}:R> (<t:{ts}:f>)"
     else:
         embed.description = f"{who}\nended ({timer.get_state_display()})"
+    if timer.away_since is not None and timer.state != TimerState.EXPIRED:
+        embed.description += (
+            f"\n🚪 the member left <t:{int(timer.away_since.timestamp())}:R>; the role comes back if they rejoin in time"
+        )
     return embed
 
 
@@ -236,8 +240,9 @@ class Timers(commands.GroupCog, group_name="timer", group_description="Timed rol
 
     @app_commands.command(name="show", description="Show running timers (yours by default)")
     async def show(
-        self, interaction: discord.Interaction, user: discord.Member | None = None, role: discord.Role | None = None
+        self, interaction: discord.Interaction, user: discord.User | None = None, role: discord.Role | None = None
     ) -> None:
+        # A user, not only a member: an admin may look at the timers of someone who left.
         target = user or interaction.user
         if target.id != interaction.user.id and not await may_manage_timers(interaction.user, guild_of(interaction)):
             raise TimerError("You can see your own timers; other members' need Manage Roles or the timer admin role.")

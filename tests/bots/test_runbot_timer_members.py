@@ -44,6 +44,8 @@ def test_it_keeps_a_timer_running_when_its_member_leaves_and_gives_the_role_back
     row = TimedRole.objects.get(pk=timer.pk)
     assert row.state == TimerState.ACTIVE and row.expires_at == timer.expires_at
     assert TimerEventKind.LEAVE in events(timer)
+    shown = answer_to(fake, slash(fake, ADMIN, [("show", {"user": ALICE.id})]))
+    assert "the member left" in shown["embeds"][0]["description"], shown
 
     fake.add_member(GUILD_ID, ALICE)  # rejoins with no roles, as on Discord
     put = fake.wait_for(lambda: next(iter(puts_of(fake, vip.id, ALICE.id)), None), message="the role was not given back")
