@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -26,6 +27,7 @@ from commands.selectors import cookie_role_plan
 
 logger = logging.getLogger(__name__)
 MAX_LOCKS = 10_000
+RECENT_SECONDS = 60.0
 
 
 def cookie_roles_reason(balance: int) -> str:
@@ -73,6 +75,34 @@ class MemberLocks:
                 break
             self._locks.pop(oldest)
         return lock
+
+
+class RecentChanges:
+    """The cookie roles this process set on each member in the last ``RECENT_SECONDS``.
+
+    A message's member data can predate the role this bot just gave (two changes seconds
+    apart): the roles held are the message's, corrected by what was set since.
+    """
+
+    def __init__(self) -> None:
+        self._changes: OrderedDict[tuple[int, int], tuple[float, frozenset[int], frozenset[int]]] = OrderedDict()
+
+    def held(self, guild_id: int, member_id: int, shown: Iterable[int] | None) -> set[int] | None:
+        if shown is None:
+            return None
+        held = set(shown)
+        found = self._changes.get((guild_id, member_id))
+        if found is not None and time.monotonic() - found[0] < RECENT_SECONDS:
+            held = (held | found[1]) - found[2]
+        return held
+
+    def record(self, guild_id: int, member_id: int, added: set[int], removed: set[int]) -> None:
+        key = (guild_id, member_id)
+        self._changes.pop(key, None)
+        if added or removed:
+            self._changes[key] = (time.monotonic(), frozenset(added), frozenset(removed))
+        while len(self._changes) > MAX_LOCKS:
+            self._changes.popitem(last=False)
 
 
 async def _cookie_roles(guild_id: int, member_ids: list[int]) -> dict[str, int]:

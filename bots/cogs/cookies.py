@@ -12,7 +12,7 @@ from discord.ext import commands
 from bots.bot import guild_of
 from bots.checks import command_manager, guild_admin
 from bots.converters import WholeNumber
-from bots.cookie_roles import MemberLocks, cookie_roles_sync
+from bots.cookie_roles import MemberLocks, RecentChanges, cookie_roles_sync
 from bots.db import call
 from commands.errors import CookieError, CookieRoleInvalid
 from commands.selectors import PERIOD_NAMES, cookie_leaderboard, cookie_roles_list, cookie_standings
@@ -51,15 +51,18 @@ class Cookies(commands.Cog):
     def __init__(self, bot) -> None:
         self.bot = bot
         self.role_locks = MemberLocks()
+        self.recent = RecentChanges()
 
     async def sync_roles(self, guild_id: int, member: discord.abc.User) -> None:
         """Grant and take the member's cookie roles for their count now (one member at a time in this process)."""
         async with self.role_locks.get(guild_id, member.id):
+            held = self.recent.held(guild_id, member.id, held_roles(member))
             try:
-                _, _, refused = await cookie_roles_sync(self.bot.http, guild_id, member.id, held_roles(member))
+                added, removed, refused = await cookie_roles_sync(self.bot.http, guild_id, member.id, held)
             except Exception:
                 logger.exception("cookie roles of %s in %s not applied", member.id, guild_id)
                 return
+            self.recent.record(guild_id, member.id, added, removed)
             for refusal in refused:
                 logger.info("cookie role of %s in %s refused: %s", member.id, guild_id, refusal.detail)
 

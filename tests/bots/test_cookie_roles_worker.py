@@ -31,3 +31,14 @@ def test_it_grants_and_takes_by_the_count_when_the_task_runs(discord_fake, guild
     fake.member_leave(GUILD_ID, ALICE.id)
     assert cookie_roles_apply(GUILD_ID, [ALICE.id])["gone"] == 1
     assert fake.unhandled == []
+
+
+def test_the_bot_corrects_a_messages_roles_by_what_it_set_since():
+    from bots.cookie_roles import RecentChanges
+
+    recent = RecentChanges()
+    assert recent.held(1, 2, [5]) == {5}
+    recent.record(1, 2, added={7}, removed={5})
+    assert recent.held(1, 2, [5]) == {7}
+    assert recent.held(1, 2, None) is None  # unknown stays unknown: every managed role is set
+    assert recent.held(1, 3, [5]) == {5}

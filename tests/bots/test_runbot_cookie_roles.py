@@ -115,3 +115,17 @@ def test_the_weekly_toplist_leaves_out_a_member_who_left_and_shows_my_rank(fake,
     assert mine["content"] == f"<@{ALICE.id}> has 1 :cookie:'s (rank #1; last 7 days #1 with 1; last 30 days #1 with 1)"
     assert balance(BOB.id) == 2  # kept
     assert fake.unhandled == []
+
+
+def test_a_take_right_after_the_crossing_give_takes_the_role_back(fake, bot, guild):
+    # The take's message may show Bob's roles from before the bot gave him the role: the bot
+    # corrects them by what it set itself, so the role does not stay behind.
+    regular = guild.role("VIP")
+    cookie_role_add(guild_id=GUILD_ID, threshold=10, role_id=regular.id, actor_id=ADMIN.id)
+    cookie_set(guild_id=GUILD_ID, member_id=BOB.id, balance=9, actor_id=ADMIN.id)
+    wait_reply(fake, ALICE, f"<@{BOB.id}>++", lambda m: "has 10" in m["content"])
+    wait_reply(fake, ADMIN, f"<@{BOB.id}>--", lambda m: "has 9" in m["content"])
+    role_change(fake, regular.id, "DELETE")
+    fake.wait_for(lambda: regular.id not in fake.member_roles(GUILD_ID, BOB.id) or None, timeout=10, message="role kept")
+    assert [c["method"] for c in fake.role_changes if c["role_id"] == regular.id] == ["PUT", "DELETE"]
+    assert fake.unhandled == []
