@@ -112,3 +112,17 @@ def test_racing_gives_near_a_threshold_end_on_the_plan_of_the_final_balance():
     final = cookie_role_plan(guild_id=GUILD, member_id=7)
     assert final.balance == 5 + 7 - 3
     assert final.wanted == frozenset()
+
+
+@pytest.mark.django_db
+def test_a_guild_wide_reset_queues_the_worker_for_the_members_who_held_a_role(django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    cookie_role_add(guild_id=GUILD, threshold=10, role_id=REGULAR, actor_id=1)
+    for member, count in ((7, 12), (8, 3), (9, 10)):
+        cookie_set(guild_id=GUILD, member_id=member, balance=count, actor_id=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cookie_reset(guild_id=GUILD, actor_id=1, sync_roles_later=True) == 3
+    assert [(q.task["func"], q.task["args"]) for q in OrmQ.objects.all()] == [
+        ("bots.cookie_roles.cookie_roles_apply", (GUILD, [7, 9]))
+    ]
