@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from bots.db import call
@@ -60,19 +61,25 @@ def _load_settings(guild_id: int) -> tuple[int | None, GuildSettings]:
     return commands_version(guild_id), guild_settings_get(guild_id)
 
 
-def _current(guild_id: int, entry: GuildEntry) -> bool:
-    """Whether ``entry`` still holds what the guild has: the shared cache's version, and
-    every ``DB_CHECK_SECONDS`` the settings stamp in the database."""
+def _version_current(guild_id: int, entry: GuildEntry) -> bool:
+    """Whether ``entry`` still has the guild's version in the shared cache (no database)."""
     version = commands_version(guild_id)
     if version is not None and version != entry.version:
         return False
     if version is None and entry.version is not None:
         entry.version = None  # reload once the cache answers again: a change may have gone unannounced
-    if time.monotonic() - entry.db_checked_at >= DB_CHECK_SECONDS:
-        if guild_settings_stamp(guild_id) != entry.settings.updated_at:
-            return False
-        entry.db_checked_at = time.monotonic()
     return True
+
+
+def _stamp_current(guild_id: int, entry: GuildEntry) -> bool:
+    """Whether ``entry`` still has the guild's settings stamp in the database."""
+    return guild_settings_stamp(guild_id) == entry.settings.updated_at
+
+
+# The check each second reads the shared cache only, in a thread of its own: through the bot's one
+# database thread a hit waited behind whatever was queued there (a directory flush, cookie gives),
+# which made custom-command replies the slowest at 20 messages/s on PostgreSQL (bench/capacity.py).
+_check_version = sync_to_async(_version_current, thread_sensitive=False)
 
 
 def _load_commands(guild_id: int) -> dict[str, CachedCommand]:
@@ -100,6 +107,7 @@ class GuildCache:
         self._usage: Counter[int] = Counter()
         # One load per guild at a time: messages arriving together share it.
         self._loading: dict[tuple[str, int], asyncio.Task] = {}
+        self._stamp_checks: set[asyncio.Future] = set()  # held until done (the loop keeps only weak references)
 
     async def _once(self, kind: str, guild_id: int, load):
         key = (kind, guild_id)
@@ -119,12 +127,18 @@ class GuildCache:
     async def _refresh(self, guild_id: int, entry: GuildEntry | None) -> GuildEntry:
         if entry is not None:
             try:
-                current = await call(_current, guild_id=guild_id, entry=entry)
-            except Exception:  # the database is away: answer from what this process holds
+                current = await _check_version(guild_id, entry)
+            except Exception:  # the cache is away: answer from what this process holds
                 logger.warning("guild %s: could not check for changes; answering from memory", guild_id)
                 current = True
             if current:
                 entry.checked_at = time.monotonic()
+                if entry.checked_at - entry.db_checked_at >= DB_CHECK_SECONDS:
+                    # The database's stamp (a change the cache missed) is checked beside the messages, not
+                    # before one: the entry is dropped if it is out of date, and the next message reloads.
+                    entry.db_checked_at = entry.checked_at
+                    self._stamp_checks.add(task := asyncio.ensure_future(self._check_stamp(guild_id, entry)))
+                    task.add_done_callback(self._stamp_checks.discard)
                 return entry
         try:
             version, settings = await call(_load_settings, guild_id=guild_id)
@@ -137,6 +151,15 @@ class GuildCache:
             return entry
         entry = self._guilds[guild_id] = GuildEntry(version=version, settings=settings)
         return entry
+
+    async def _check_stamp(self, guild_id: int, entry: GuildEntry) -> None:
+        try:
+            current = await call(_stamp_current, guild_id=guild_id, entry=entry)
+        except Exception:  # the database is away: keep answering from memory; checked again later
+            logger.warning("guild %s: could not check the settings stamp; answering from memory", guild_id)
+            return
+        if not current and self._guilds.get(guild_id) is entry:
+            self._guilds.pop(guild_id, None)
 
     def fresh(self, guild_id: int) -> GuildEntry | None:
         """The guild's entry if it was checked within ``CHECK_SECONDS`` (no await: the message path's fast case)."""

@@ -61,7 +61,9 @@ class CustomCommands(commands.Cog):
         if not content:
             return
         guild_id = message.guild.id
-        prefix = (await self.bot.guild_cache.settings(guild_id)).prefix
+        cache = self.bot.guild_cache
+        entry = cache.fresh(guild_id)  # no await while the guild's entry is fresh: the hot path
+        prefix = (entry.settings if entry is not None else await cache.settings(guild_id)).prefix
         if not content.startswith(prefix) or len(content) == len(prefix):
             return
         words = content[len(prefix) :].split()
@@ -70,7 +72,10 @@ class CustomCommands(commands.Cog):
         name = words[0].lower()
         if self.bot.get_command(name) is not None:
             return  # a built-in; process_commands handles it
-        cached = await self.bot.guild_cache.command(guild_id, name)
+        if entry is not None and entry.commands is not None:
+            cached = entry.commands.get(name)
+        else:
+            cached = await cache.command(guild_id, name)
         if cached is None or not cached.enabled or cached.compiled is None:
             return  # unknown names are chatter, not errors
         if cached.restriction is not None and await self._refused(message, cached, prefix + name):
