@@ -531,9 +531,10 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "guildhall@localhost")
 
 # --- The bot process (manage.py runbot): only what it needs (config/settings_bot.py) ---
-from config.settings_bot import bot_apps, is_bot_process  # noqa: E402
+from config.settings_bot import bot_apps, is_bot_process, leave_out_modules  # noqa: E402
 
 if is_bot_process():
+    leave_out_modules()
     INSTALLED_APPS = bot_apps(INSTALLED_APPS)
     MIDDLEWARE = []
     AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]

@@ -38,3 +38,15 @@ def is_bot_process(argv: list[str] | None = None) -> bool:
 
 def bot_apps(installed_apps: list[str]) -> list[str]:
     return [app for app in installed_apps if app not in WEB_ONLY_APPS]
+
+
+# Modules that the bot's imports would load without using them. django-q2 imports prometheus_client
+# (with wsgiref and urllib.request: about 1 MiB of the bot's resident memory) for the metrics of a cluster's own
+# processes, and does without it when it is missing; the bot process runs no cluster, only enqueues.
+NOT_IN_BOT = ("prometheus_client",)
+
+
+def leave_out_modules() -> None:
+    """Make ``NOT_IN_BOT`` unimportable in this process (an import then raises ModuleNotFoundError)."""
+    for name in NOT_IN_BOT:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: Python's marker for "not importable"
