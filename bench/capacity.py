@@ -3,7 +3,7 @@ under 250 ms p99 with nothing failing, for each way of running it, and the DAU t
 
     .venv/bin/python bench/capacity.py                      # every setup, one after the other
     .venv/bin/python bench/capacity.py --setup sqlite       # one: sqlite | postgres | scaled
-    [--step-seconds 20] [--start-rate 10] [--max-rate 640] [--bisect 2]
+    [--step-seconds 20] [--start-rate 10] [--max-rate 640] [--bisect 2] [--discord-limits off|on]
 
 Setups (each a fresh database of its own, dropped afterwards; no shared server is touched):
   sqlite    the default: one SQLite file, the file cache; web + one worker cluster + one bot
@@ -17,10 +17,21 @@ The load, through the fake Discord's gateway, in Discord's shape: per message se
 chat (no reply), 20 % custom-command hits, 15 % cookie gives (`<@member>++`), 5 % `/timer
 show`; timers expiring at a tenth of the message rate (a role removal and a notice each); a
 dashboard/API read (cookie balances and command list through the API with a token, readiness)
-for every tenth message. A step sends at one rate for ``--step-seconds`` and then waits 5 s
+for every tenth message. After an unmeasured warm-up (``--warmup-seconds`` at the start rate: the
+first sight of each member writes its directory row and balance), a step sends at one rate for
+``--step-seconds`` and then waits 5 s
 for the last answers; it passes when the replies to command hits and cookie gives have a p99
 under 250 ms and nothing failed (every message answered, every expiry done, no web error, no
 traceback in a log). Rates double from ``--start-rate`` until a step fails, then bisect.
+
+Discord's limits (``--discord-limits``): ``off`` (the default) measures the product: the fake
+advertises buckets that never fill (``FakeDiscord(unlimited=True)``) and the product's own hold
+on Discord's global limit (50 requests/s per bot token, ``DISCORD_GLOBAL_RATE_LIMIT``) is raised
+out of reach. ``on`` measures what Discord allows one bot token on this load: the fake enforces
+Discord's limits (global 50/s, per-route buckets with fixed windows, ``tests/fake_discord/ratelimits.py``)
+and the product holds itself to them. (With the fake's plain default headers, which claim a fresh
+one-second window on every answer, the product's limiter never sees a window end while a channel
+is busy, and every setup fell off at the same 60 messages/s.)
 """
 
 from __future__ import annotations
@@ -40,8 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "gh9_capacity"
-PORTS = {"primary": 7900, "replica": 7901, "pgbouncer": 7902}
+BENCH_DB = os.environ.get("CAPACITY_DB", "gh9_capacity")  # on the shared server (postgres) or the pair (scaled)
+# The scaled setup's primary, replica and PgBouncer: the first three of GUILDHALL_REPLICA_PORTS.
+_FIRST_PORT = int(os.environ.get("GUILDHALL_REPLICA_PORTS", "7900-7909").partition("-")[0])
+PORTS = {"primary": _FIRST_PORT, "replica": _FIRST_PORT + 1, "pgbouncer": _FIRST_PORT + 2}
 P99_LIMIT_MS = 250.0
 MESSAGES_PER_MEMBER_PER_DAY = 20
 PEAK_TO_AVERAGE = 4  # the busiest hour's rate over the day's average
@@ -54,8 +67,10 @@ def dau(rate: float) -> int:
 
 
 # --- the environment of each setup, made before Django starts in the child --------------------
-def setup_env(name: str, work: Path) -> dict[str, str]:
+def setup_env(name: str, work: Path, discord_limits: str = "off") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DATABASE_REPLICA_URL")}
+    # Inherited by the web, the clusters and the bots; "on" keeps Discord's 50 requests/s.
+    env["DISCORD_GLOBAL_RATE_LIMIT"] = "50" if discord_limits == "on" else "1000000"
     if name == "sqlite":
         env.update(GUILDHALL_DATA_DIR=str(work / "data"), CACHE_DIR=str(work / "cache"))
         (work / "data").mkdir(parents=True, exist_ok=True)
@@ -111,6 +126,8 @@ class Step:
     errors: list[str] = field(default_factory=list)
     p99_hits: float = 0.0  # custom-command replies (no database)
     p99_gives: float = 0.0  # cookie replies (a write each)
+    too_many: int = 0  # 429s the fake sent (only with --discord-limits on)
+    rest_per_s: float = 0.0  # REST requests the fake answered a second during the step
 
     @property
     def p99(self) -> float:
@@ -285,7 +302,10 @@ def child(name: str, args) -> None:
     scaled = name == "scaled"
     config = SoakConfig(timers=0)
     results: list[Step] = []
-    with FakeDiscord(guilds=soak_guilds(config), bot_user=BOT) as fake:
+    from tests.fake_discord.ratelimits import RateLimits
+
+    limits = {"rate_limits": RateLimits()} if args.discord_limits == "on" else {"unlimited": True}
+    with FakeDiscord(guilds=soak_guilds(config), bot_user=BOT, **limits) as fake:
         prepare(fake, config)
         user = grant(User.objects.create_user("capacity", is_staff=True),
                      "commands.view_cookiebalance", "commands.view_customcommand")  # fmt: skip
@@ -311,12 +331,14 @@ def child(name: str, args) -> None:
             offsets: dict[Path, int] = {}
             log_errors(logs, offsets)
 
-            def step(rate: float, seq: int) -> Step:
+            def step(rate: float, seq: int, warmup: bool = False) -> Step:
                 result = Step(rate)
                 result.expiries_due = seed_timers(fake, rate, args.step_seconds, seq)
-                seen = len(fake.messages)
+                seen, limited, asked = len(fake.messages), len(fake.rate_limited), len(fake.requests)
                 load = Load(fake, web.url, key, rate, args.step_seconds, seq)
                 load.run()
+                result.too_many = len(fake.rate_limited) - limited
+                result.rest_per_s = (len(fake.requests) - asked) / args.step_seconds
                 time.sleep(SETTLE_SECONDS)
                 result.sent, result.web_reads = load.sent, load.web_reads
                 hits, gives, result.unanswered = measure(fake, load, seen)
@@ -328,10 +350,15 @@ def child(name: str, args) -> None:
                     wait_until = time.monotonic() + 60
                     while TimedRole.objects.filter(state=TimerState.ACTIVE).exists() and time.monotonic() < wait_until:
                         time.sleep(0.5)
-                print(json.dumps({"setup": name, "step": step_dict(result)}), flush=True)
+                print(json.dumps({"setup": name, "warmup" if warmup else "step": step_dict(result)}), flush=True)
                 return result
 
             rate, seq, best, worst = args.start_rate, 0, None, None
+            if args.warmup_seconds:  # first sight of every member (directory rows, balances): not the sustained rate
+                saved, args.step_seconds = args.step_seconds, args.warmup_seconds
+                seq += 1
+                step(args.start_rate, seq, warmup=True)
+                args.step_seconds = saved
             while rate <= args.max_rate:
                 seq += 1
                 results.append(step(rate, seq))
@@ -352,6 +379,9 @@ def child(name: str, args) -> None:
                 c.stop()
             if web is not None:
                 web.stop()
+            if os.environ.get("CAPACITY_KEEP_LOGS"):  # a directory: the processes' logs are copied there
+                shutil.copytree(work, Path(os.environ["CAPACITY_KEEP_LOGS"]) / name, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("*.sqlite3*", "cache"))  # fmt: skip
             shutil.rmtree(work, ignore_errors=True)
     passed = [r.rate for r in results if r.passed]
     print(json.dumps({"setup": name, "sustained": max(passed, default=0)}), flush=True)
@@ -371,7 +401,8 @@ def step_dict(s: Step) -> dict:
         "rate": s.rate, "sent": s.sent, "p99_ms": s.p99, "p99_hits_ms": s.p99_hits, "p99_gives_ms": s.p99_gives,
         "replies": len(s.replies), "unanswered": s.unanswered,
         "expiries": s.expiries_due, "expiries_left": s.expiries_left, "web_reads": s.web_reads,
-        "errors": s.errors[:5], "n_errors": len(s.errors), "passed": s.passed,
+        "errors": s.errors[:5], "n_errors": len(s.errors), "passed": s.passed, "429s": s.too_many,
+        "rest_per_s": s.rest_per_s,
     }  # fmt: skip
 
 
@@ -383,6 +414,8 @@ def main() -> None:
     parser.add_argument("--start-rate", type=float, default=10)
     parser.add_argument("--max-rate", type=float, default=640)
     parser.add_argument("--bisect", type=int, default=2)
+    parser.add_argument("--discord-limits", choices=["off", "on"], default="off")
+    parser.add_argument("--warmup-seconds", type=float, default=10)
     args = parser.parse_args()
     if args.child:
         child(args.setup, args)
@@ -393,10 +426,11 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix=f"guildhall-capacity-env-{name}-"))
         work.chmod(0o755)  # the clusters and PgBouncer run as the postgres user
         try:
-            env = setup_env(name, work)
+            env = setup_env(name, work, args.discord_limits)
             argv = [sys.executable, str(Path(__file__)), "--child", "--setup", name, "--step-seconds",
                     str(args.step_seconds), "--start-rate", str(args.start_rate), "--max-rate", str(args.max_rate),
-                    "--bisect", str(args.bisect)]  # fmt: skip
+                    "--bisect", str(args.bisect), "--discord-limits", args.discord_limits,
+                    "--warmup-seconds", str(args.warmup_seconds)]  # fmt: skip
             proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
             sustained, steps = 0.0, []
             assert proc.stdout is not None
@@ -404,12 +438,15 @@ def main() -> None:
                 if not line.startswith("{"):
                     continue
                 data = json.loads(line)
-                if "step" in data:
+                if "warmup" in data:
+                    print(f"{name}: warm-up at {data['warmup']['rate']:g}/s, p99 {data['warmup']['p99_ms']:.0f} ms", flush=True)
+                elif "step" in data:
                     s = data["step"]
                     steps.append(s)
                     print(f"{name}: {s['rate']:g}/s sent {s['sent']} p99 {s['p99_ms']:.0f} ms (hits {s['p99_hits_ms']:.0f},"
                           f" gives {s['p99_gives_ms']:.0f}) unanswered {s['unanswered']}"
-                          f" expiries left {s['expiries_left']} errors {s['n_errors']} {s['errors'][:2]} -> "
+                          f" expiries left {s['expiries_left']} REST {s['rest_per_s']:.0f}/s 429s {s['429s']}"
+                          f" errors {s['n_errors']} {s['errors'][:2]} -> "
                           f"{'pass' if s['passed'] else 'FAIL'}", flush=True)  # fmt: skip
                 else:
                     sustained = data["sustained"]
@@ -423,7 +460,8 @@ def main() -> None:
     from _setup import print_table
 
     print_table(
-        f"Capacity, {args.step_seconds:g} s steps, replies p99 < {P99_LIMIT_MS:g} ms — {os.cpu_count()} cores (shared)",
+        f"Capacity, {args.step_seconds:g} s steps, replies p99 < {P99_LIMIT_MS:g} ms, Discord's limits {args.discord_limits}"
+        f" — {os.cpu_count()} cores (shared)",
         ["setup", "sustained messages/s", "reply p99 ms there", f"DAU ({MESSAGES_PER_MEMBER_PER_DAY}/member/day, peak {PEAK_TO_AVERAGE}x)",
          "steps (messages/s)"],
         rows,
