@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from commands.models import CommandAlias, CookieBalance, CookieLedger, CustomCommand
+from commands.models import CommandAlias, CookieBalance, CookieDay, CookieLedger, CookieWindow, CustomCommand
 from timers.models import RoleReport, TimedRole, TimerState
 from timers.selectors import reports_due, timers_due_expiry, timers_due_resume, timers_due_warning
 
@@ -17,6 +17,9 @@ EXPECTED = {
     CommandAlias: {"alias_unique_name_per_guild"},
     CookieBalance: {"cookie_unique_member_per_guild", "cookie_leaderboard"},
     CookieLedger: {"ledger_pair_recent", "ledger_giver_recent", "ledger_receiver_recent"},
+    # Toplists by period: a page is a range of cookie_window_top; the roll-off reads a day by cookie_day_by_day.
+    CookieWindow: {"cookie_window_unique", "cookie_window_top"},
+    CookieDay: {"cookie_day_unique", "cookie_day_by_day"},
     TimedRole: {"timer_one_live_per_member_role", "timer_due_expiry", "timer_due_warning", "timer_due_resume"},
 }
 PARTIAL = {"timer_one_live_per_member_role", "timer_due_expiry", "timer_due_warning", "timer_due_resume"}
