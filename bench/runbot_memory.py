@@ -4,13 +4,20 @@ the same run, and against discord.py alone with the bot's settings (the floor) a
 `runbot` with every web app loaded (``GUILDHALL_BOT_WEB_APPS=1``, as before the bot
 process left the web stack out).
 
-    .venv/bin/python bench/runbot_memory.py [--members 50000]
+``--traffic`` adds a row: `runbot` after every member of the guild has shown up (one
+message each, 500 a second by default (``--rate``), then a thousand nickname changes and
+500 departures and rejoins), with the names buffered and written to the directory
+(``bots.directory``) before it is measured: the bot's memory must not grow with the
+members it has seen.
+
+    .venv/bin/python bench/runbot_memory.py [--members 50000] [--traffic [--rate 500]]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +32,7 @@ from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
 GUILD_ID = 712_345_678_901_234_567
 BOT = FakeUser(id=712_345_678_900_000_001, name="Guildhall", bot=True)
 ADMIN = FakeUser(id=712_345_678_900_000_002, name="admin")
+FIRST_MEMBER = 300_000_000_000_000_000  # FakeGuild.with_many_members' first id
 
 NAIVE_BOT = r"""
 import asyncio, os, discord, yarl
@@ -66,9 +74,12 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def measure(fake: FakeDiscord, argv: list[str], env: dict[str, str]) -> tuple[int, int, str]:
+def measure(
+    fake: FakeDiscord, argv: list[str], env: dict[str, str], traffic: int = 0, log: Path | None = None, rate: float = 0
+) -> tuple[int, int, str]:
     before = len(fake.messages)
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115  (closed in the finally below)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     try:
         fake.wait_for_ready_sent(60, count=fake.identify_count + 1)
         channel = fake.guilds[GUILD_ID].text_channel.id
@@ -80,17 +91,58 @@ def measure(fake: FakeDiscord, argv: list[str], env: dict[str, str]) -> tuple[in
             reply = next((m for m in fake.messages[before:] if m["content"].startswith("Pong")), None)
         if reply is None:
             raise SystemExit("the bot never answered")
+        answer = reply["content"]
+        if traffic:
+            assert log is not None
+            answer = members_arrive(fake, traffic, log, rate)
         time.sleep(3)  # let start-up garbage settle
         rss, hwm = rss_kib(proc.pid)
-        return rss, hwm, reply["content"]
+        return rss, hwm, answer
     finally:
         proc.terminate()
         proc.wait(15)
+        if log:
+            out.close()
+
+
+def members_arrive(fake: FakeDiscord, count: int, log: Path, rate: float) -> str:
+    """Every member posts once (``rate`` a second), then 1,000 change their nickname and 500 leave and
+    rejoin; wait for the directory's writes."""
+    guild = fake.guilds[GUILD_ID]
+    channel = guild.text_channel.id
+    members = sorted(uid for uid in guild.members if uid >= FIRST_MEMBER)[:count]
+    started = time.monotonic()
+    for n, user_id in enumerate(members, 1):
+        fake.send_message(GUILD_ID, channel, user_id, "hello")
+        if rate and n % 50 == 0:
+            time.sleep(max(0.0, started + n / rate - time.monotonic()))
+        if n % 10_000 == 0:
+            print(f"  {n:,} of {len(members):,} members have posted ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    for user_id in members[:1000]:
+        fake.member_update(GUILD_ID, user_id, nick=f"nick{user_id % 1000}")
+    for user_id in members[1000:1500]:
+        fake.member_leave(GUILD_ID, user_id)
+    for user_id in members[1000:1500]:
+        fake.member_join(GUILD_ID, guild.users[user_id])
+    # Changes that land in one flush window collapse to the newest (that is the buffer's point),
+    # so wait for every member to be written and then for the writes to stop.
+    deadline, last, quiet_since = time.monotonic() + 300, (0, 0), time.monotonic()
+    while time.monotonic() < deadline:
+        found = re.findall(r"directory: wrote \d+ rows \(flush (\d+), (\d+) rows in all\)", log.read_text())
+        now = (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif last[1] >= len(members) and time.monotonic() - quiet_since > 12:
+            return f"{last[1]:,} directory rows in {last[0]} flushes"
+        time.sleep(1)
+    raise SystemExit(f"the directory wrote {last[1]:,} rows for {len(members):,} members")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=50_000)
+    parser.add_argument("--traffic", action="store_true", help="add the row with every member seen and written")
+    parser.add_argument("--rate", type=float, default=500, help="messages per second with --traffic (0: as fast as possible)")
     args = parser.parse_args()
     guild = FakeGuild.with_many_members(
         guild_id=GUILD_ID, bot_user=BOT, count=args.members, members=[ADMIN], admin_ids=[ADMIN.id]
@@ -102,11 +154,27 @@ def main() -> None:
             env["GUILDHALL_DATA_DIR"] = data_dir
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         ours = measure(fake, [sys.executable, "manage.py", "runbot"], env)
+        seen = None
+        if args.traffic:
+            log = Path(data_dir) / "runbot-traffic.log"
+            seen = measure(fake, [sys.executable, "manage.py", "runbot"], env, traffic=args.members, log=log, rate=args.rate)
         naive = measure(fake, [sys.executable, "-c", NAIVE_BOT], env)
         bare = measure(fake, [sys.executable, "-c", BARE_BOT], env)
         full = measure(fake, [sys.executable, "manage.py", "runbot"], {**env, "GUILDHALL_BOT_WEB_APPS": "1"})
     rows = [
         ["manage.py runbot", f"{ours[0] / 1024:.0f}", f"{ours[1] / 1024:.0f}", ours[2]],
+        *(
+            [
+                [
+                    f"manage.py runbot after all {args.members:,} members were seen",
+                    f"{seen[0] / 1024:.0f}",
+                    f"{seen[1] / 1024:.0f}",
+                    seen[2],
+                ]
+            ]
+            if seen
+            else []
+        ),
         [
             "manage.py runbot with every web app (GUILDHALL_BOT_WEB_APPS=1)",
             f"{full[0] / 1024:.0f}",

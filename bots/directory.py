@@ -5,19 +5,21 @@ await, no query); ``flush`` hands everything pending to ``directory_record`` eve
 seconds, or sooner once ``FLUSH_ROWS`` are waiting, and on shutdown.
 
 "Only when something changed since it was last written": each written value leaves a
-64-bit fingerprint in a fixed table of ``FINGERPRINT_SLOTS`` slots, indexed by the key's
+31-bit fingerprint in a fixed table of ``FINGERPRINT_SLOTS`` slots, indexed by the key's
 hash. A member whose names are what was last written for them is skipped on the hot path,
 so a guild's chatter costs nothing until someone renames. The table is lossy on purpose:
 two keys sharing a slot only cause an extra (idempotent) write, and its size does not
-grow with the guild (50,000 members or 5 million: 1 MiB), which a per-member dict would.
+grow with the guild (50,000 members or 5 million: 512 KiB), which a per-member dict would.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 from array import array
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from django.utils import timezone
@@ -37,11 +39,28 @@ from guilds.services.directory import (
 
 logger = logging.getLogger(__name__)
 
-FLUSH_ROWS = 1000  # pending rows that make the next loop turn flush at once
+FLUSH_ROWS = 500  # pending rows that make the next loop turn flush at once; members per transaction
+MAX_BATCHES_PER_FLUSH = 100
 MAX_PENDING = 50_000  # while the database is away: keep this many, drop the rest (seen again later)
 FINGERPRINT_SLOTS = 1 << 17
 # A member seen again after this long is written again, so ``seen_at`` stays roughly right.
 SEEN_REFRESH_SECONDS = 3600
+# A big flush builds its rows and SQL (a few MiB for thousands of members) and frees them; glibc
+# keeps that heap, which then counts as the bot's memory for good, so hand it back after one.
+TRIM_AFTER_ROWS = 100
+
+
+def _fingerprint(key: object, value: object) -> int:
+    """31 bits of the hash of what was written for ``key``, never 0 (0: nothing written)."""
+    return (hash((key, value)) & 0x7FFFFFFF) or 1
+
+
+def return_freed_memory() -> None:
+    """Give freed heap back to the system (glibc's malloc_trim; nothing elsewhere)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
 
 
 class DirectoryBuffer:
@@ -55,7 +74,8 @@ class DirectoryBuffer:
         self.rosters: dict[int, Roster] = {}
         self.members: dict[tuple[int, int], MemberSeen | MemberLeft] = {}
         self.gone: dict[tuple[str, int], Gone] = {}
-        self._fingerprints = array("q", bytes(8 * FINGERPRINT_SLOTS))
+        # 32 bits of each hash: a false "unchanged" is a one-in-four-billion chance per change.
+        self._fingerprints = array("i", bytes(4 * FINGERPRINT_SLOTS))
         self.flushes = 0  # batches written (tests and benches count them)
         self.rows_written = 0
         self.dropped = 0
@@ -63,7 +83,7 @@ class DirectoryBuffer:
     # --- the hot path: dict updates only ------------------------------------------------------
     def _fresh(self, key: object, value: object) -> bool:
         """Whether ``value`` differs from what was last written for ``key`` (or may)."""
-        return self._fingerprints[hash(key) % FINGERPRINT_SLOTS] != hash((key, value))
+        return self._fingerprints[hash(key) % FINGERPRINT_SLOTS] != _fingerprint(key, value)
 
     def member_seen(self, seen: MemberSeen) -> None:
         key = (seen.guild_id, seen.user_id)
@@ -108,9 +128,17 @@ class DirectoryBuffer:
         return len(self.members) + len(self.guilds) + len(self.roles) + len(self.channels) + len(self.gone)
 
     # --- flushing (in Django's sync thread) --------------------------------------------------
-    def take(self) -> tuple[DirectoryBatch, dict]:
-        """Everything pending as one batch, and what to remember once it is written."""
-        members = list(self.members.items())
+    def take(self, limit: int | None = None) -> tuple[DirectoryBatch, dict]:
+        """What is pending (at most ``limit``, by default ``FLUSH_ROWS``, members, the oldest first)
+        as one batch, and what to remember once it is written."""
+        limit = limit or FLUSH_ROWS
+        if len(self.members) > limit:
+            members = list(islice(self.members.items(), limit))
+            for key, _ in members:
+                del self.members[key]
+            rest = self.members
+        else:
+            members, rest = list(self.members.items()), {}
         batch = DirectoryBatch(
             guilds=list(self.guilds.values()),
             roles=list(self.roles.values()),
@@ -128,7 +156,7 @@ class DirectoryBuffer:
         for key, m in members:
             if isinstance(m, MemberLeft):
                 self._fingerprints[hash(key) % FINGERPRINT_SLOTS] = 0  # seen again after leaving: write it
-        self.guilds, self.roles, self.channels, self.rosters, self.members, self.gone = {}, {}, {}, {}, {}, {}
+        self.guilds, self.roles, self.channels, self.rosters, self.members, self.gone = {}, {}, {}, {}, rest, {}
         return batch, marks
 
     def put_back(self, batch: DirectoryBatch) -> None:
@@ -148,22 +176,31 @@ class DirectoryBuffer:
         for gone in batch.gone:
             self.gone.setdefault((gone.kind, gone.id), gone)
 
-    async def flush(self) -> int:
-        """Write what is pending; on failure keep it for the next flush (and raise).
+    async def flush(self, *, everything: bool = False) -> int:
+        """Write what is pending, ``FLUSH_ROWS`` members per transaction, until fewer than that wait
+        (``everything``: until nothing does); on failure keep the rest for the next flush (and raise).
 
-        The batch is taken on the event loop (where the listeners write), written in
-        Django's sync thread, and its fingerprints recorded back on the loop.
+        Each batch is taken on the event loop (where the listeners write), written in Django's
+        sync thread, and its fingerprints recorded back on the loop. A burst is written in short
+        transactions (other writers of a SQLite file wait less) with a bounded batch in memory.
         """
-        batch, marks = self.take()
-        if not len(batch) and not batch.rosters:
-            return 0
-        try:
-            written = await call(self._record, batch=batch, at=timezone.now())
-        except Exception:
-            self.put_back(batch)
-            raise
-        for key, value in marks.items():
-            self._fingerprints[hash(key) % FINGERPRINT_SLOTS] = hash((key, value))
-        self.flushes += 1
-        self.rows_written += written
+        written = 0
+        for _ in range(MAX_BATCHES_PER_FLUSH):
+            batch, marks = self.take()
+            if not len(batch) and not batch.rosters:
+                break
+            try:
+                count = await call(self._record, batch=batch, at=timezone.now())
+            except Exception:
+                self.put_back(batch)
+                raise
+            for key, value in marks.items():
+                self._fingerprints[hash(key) % FINGERPRINT_SLOTS] = _fingerprint(key, value)
+            self.flushes += 1
+            self.rows_written += count
+            written += count
+            if not everything and len(self.members) < FLUSH_ROWS:
+                break
+        if written >= TRIM_AFTER_ROWS:
+            return_freed_memory()
         return written

@@ -91,7 +91,9 @@ class LargeTableAdmin(admin.ModelAdmin):
     # --- search ---------------------------------------------------------------------
     def _search_help(self) -> str:
         others = [
-            f"{name}:<{'id' if key.kind == 'id' else 'value'}>"
+            f"{name}:<{'id or name' if key.names else 'id' if key.kind == 'id' else 'value'}>"
+            if key.kind != "choice"
+            else f"{name}:{'|'.join(key.choices)}"
             for name, key in self.search_keys.items()
             if name != self.search_scope
         ]
@@ -100,8 +102,6 @@ class LargeTableAdmin(admin.ModelAdmin):
             text += " A word is the start of a name in that guild."
         elif self.search_keys[self.search_scope].names is not None:
             text += f' A word is the start of a {self.search_scope}\'s name (in quotes if it has spaces: "My Server").'
-        if any(key.names for name, key in self.search_keys.items() if name != self.search_scope):
-            text += " Members, roles and channels may be given by name too (member:alice, role:booster)."
         if others:
             text += f" Narrow it with {', '.join(others)}."
         return text
@@ -179,7 +179,7 @@ class LargeTableAdmin(admin.ModelAdmin):
                 assert key.names is not None
                 ids = key.names(None if name == self.search_scope else guild_ids, value.text)
                 if not ids:
-                    messages.info(request, f"No {name} whose name starts with “{value.text[:40]}” is known to the bot.")
+                    messages.warning(request, f"No {name} whose name starts with “{value.text[:40]}” is known to the bot.")
                     return queryset.none(), False
                 if name == self.search_scope:
                     guild_ids = ids

@@ -124,5 +124,5 @@ class GuildNameSearch:
             return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
         ids = guild_ids_named(text)
         if not ids:
-            messages.info(request, f"No guild whose name starts with “{text[:40]}” is known to the bot.")
+            messages.warning(request, f"No guild whose name starts with “{text[:40]}” is known to the bot.")
         return queryset.filter(guild_id__in=ids), False

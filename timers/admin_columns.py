@@ -27,9 +27,9 @@ ROLE_KEY = SearchKey("role_id", names=role_names)
 
 @admin.display(description="time left")
 def time_left(obj: TimedRole) -> str:
-    """What is left of a live timer ("2h 5m", "paused, 3d left"); a dash once it has ended."""
+    """What is left of a live timer ("2h 5m", "3d (paused)"); a dash once it has ended."""
     if obj.state == TimerState.PAUSED and obj.paused_remaining is not None:
-        return f"paused, {format_duration(obj.paused_remaining)} left"
+        return f"{format_duration(obj.paused_remaining)} (paused)"
     if obj.state == TimerState.ACTIVE and obj.expires_at is not None:
         left = obj.expires_at - timezone.now()
         return format_duration(left) if left > timedelta(0) else "expiring now"

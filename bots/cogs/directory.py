@@ -80,7 +80,7 @@ class Directory(commands.Cog):
             self.bot._connection.parsers[RAW_MEMBER_UPDATE] = self._original_parser
         self.write.cancel()
         try:
-            await self.buffer.flush()  # shutdown: nothing seen is left behind
+            await self.buffer.flush(everything=True)  # shutdown: nothing seen is left behind
         except Exception:
             logger.exception("directory: the last flush failed; %d rows not written", self.buffer.pending)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from django.db import transaction
 from django.utils import timezone
@@ -125,24 +126,28 @@ def directory_record(*, batch: DirectoryBatch, at: datetime | None = None) -> in
     return written
 
 
-def _upsert(model, rows: list, unique: str, update: list[str]) -> int:
-    if rows:
+def _upsert(model, rows: Iterable, unique: list[str], update: list[str]) -> int:
+    """Bulk upserts of ``rows`` (built lazily), ``BATCH_SIZE`` model instances alive at a time."""
+    count = 0
+    rows = iter(rows)
+    while chunk := list(islice(rows, BATCH_SIZE)):
         model.objects.bulk_create(
-            rows, batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=[unique], update_fields=[*update, "updated_at"]
+            chunk, batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=unique, update_fields=[*update, "updated_at"]
         )
-    return len(rows)
+        count += len(chunk)
+    return count
 
 
 def _guilds(seen: Iterable[GuildSeen], at: datetime) -> int:
-    rows = [
+    rows = (
         Guild(guild_id=g.guild_id, name=_cut(g.name, 100), name_key=name_key(g.name), left_at=None, updated_at=at)
         for g in sorted(seen, key=lambda g: g.guild_id)
-    ]
-    return _upsert(Guild, rows, "guild_id", ["name", "name_key", "left_at"])
+    )
+    return _upsert(Guild, rows, ["guild_id"], ["name", "name_key", "left_at"])
 
 
 def _roles(seen: Iterable[RoleSeen], at: datetime) -> int:
-    rows = [
+    rows = (
         Role(
             guild_id=r.guild_id,
             role_id=r.role_id,
@@ -153,12 +158,12 @@ def _roles(seen: Iterable[RoleSeen], at: datetime) -> int:
             updated_at=at,
         )
         for r in sorted(seen, key=lambda r: r.role_id)
-    ]
-    return _upsert(Role, rows, "role_id", ["guild_id", "name", "name_key", "position", "deleted_at"])
+    )
+    return _upsert(Role, rows, ["role_id"], ["guild_id", "name", "name_key", "position", "deleted_at"])
 
 
 def _channels(seen: Iterable[ChannelSeen], at: datetime) -> int:
-    rows = [
+    rows = (
         Channel(
             guild_id=c.guild_id,
             channel_id=c.channel_id,
@@ -169,15 +174,15 @@ def _channels(seen: Iterable[ChannelSeen], at: datetime) -> int:
             updated_at=at,
         )
         for c in sorted(seen, key=lambda c: c.channel_id)
-    ]
-    return _upsert(Channel, rows, "channel_id", ["guild_id", "name", "name_key", "kind", "deleted_at"])
+    )
+    return _upsert(Channel, rows, ["channel_id"], ["guild_id", "name", "name_key", "kind", "deleted_at"])
 
 
 MEMBER_UNIQUE = ["guild_id", "user_id"]
 
 
 def _members(seen: Iterable[MemberSeen], at: datetime) -> int:
-    rows = [
+    rows = (
         Member(
             guild_id=m.guild_id,
             user_id=m.user_id,
@@ -193,17 +198,13 @@ def _members(seen: Iterable[MemberSeen], at: datetime) -> int:
             updated_at=at,
         )
         for m in sorted(seen, key=lambda m: (m.guild_id, m.user_id))
-    ]
-    if rows:
-        fields = ["username", "global_name", "global_key", "nick", "nick_key", "bot", "joined_at", "left_at", "seen_at"]
-        Member.objects.bulk_create(
-            rows, batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=MEMBER_UNIQUE, update_fields=[*fields, "updated_at"]
-        )
-    return len(rows)
+    )
+    fields = ["username", "global_name", "global_key", "nick", "nick_key", "bot", "joined_at", "left_at", "seen_at"]
+    return _upsert(Member, rows, MEMBER_UNIQUE, fields)
 
 
 def _departures(left: Iterable[MemberLeft], at: datetime) -> int:
-    rows = [
+    rows = (
         Member(
             guild_id=m.guild_id,
             user_id=m.user_id,
@@ -215,14 +216,9 @@ def _departures(left: Iterable[MemberLeft], at: datetime) -> int:
             updated_at=at,
         )
         for m in sorted(left, key=lambda m: (m.guild_id, m.user_id))
-    ]
-    if rows:
-        # A nickname ends with the membership: cleared, as Discord does on rejoin.
-        fields = ["username", "global_name", "global_key", "bot", "left_at", "nick", "nick_key"]
-        Member.objects.bulk_create(
-            rows, batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=MEMBER_UNIQUE, update_fields=[*fields, "updated_at"]
-        )
-    return len(rows)
+    )
+    # A nickname ends with the membership: cleared, as Discord does on rejoin.
+    return _upsert(Member, rows, MEMBER_UNIQUE, ["username", "global_name", "global_key", "bot", "left_at", "nick", "nick_key"])
 
 
 def _gone(gone: Iterable[Gone], at: datetime) -> int:
