@@ -5,8 +5,8 @@ gh_…``) or with their admin session (the dashboard's own calls; unsafe methods
 CSRF token), and only for the operations their Django model permissions allow (each
 route declares one with ``config.api.requires``; superusers have them all). An expired
 token is a 401 that says so; a read-only token is refused (403) on anything but a read.
-This module sits above the apps: it mounts the commands and timers routers and
-authenticates with ops' API tokens.
+This module sits above the apps: it mounts the commands, timers and guilds (activity log)
+routers and authenticates with ops' API tokens.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ api = GuildhallAPI(
     title="Guildhall API",
     version="1",
     description=(
-        "Custom commands, cookies and timed roles. Discord ids are strings in responses. Each operation "
+        "Custom commands, cookies, timed roles and their bulk jobs, server settings and the activity log. Discord ids are strings in responses. Each operation "
         "needs the Django model permission it names (view for reads; add, change or delete for writes)."
     ),
     urls_namespace="api",
@@ -107,3 +107,7 @@ api = GuildhallAPI(
 )
 api.add_router("/v1/", "commands.api.router")
 api.add_router("/v1/", "timers.api.router")
+api.add_router("/v1/", "timers.api_bulk.router")
+api.add_router("/v1/", "timers.api_settings.router")
+api.add_router("/v1/", "commands.api_settings.router")
+api.add_router("/v1/", "guilds.api.router")  # the activity log

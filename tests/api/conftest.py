@@ -19,6 +19,9 @@ API_MODELS = (
     "commands.cookieledger",
     "commands.cookierole",
     "timers.timedrole",
+    "timers.timersettings",
+    "commands.guildsettings",
+    "guilds.logentry",
 )
 ACTIONS = ("view", "add", "change", "delete")
 

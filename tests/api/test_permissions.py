@@ -14,12 +14,14 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from commands.models import CookieBalance, CookieLedger, CookieRole, CustomCommand
+from commands.models import CookieBalance, CookieLedger, CookieRole, CustomCommand, GuildSettings
 from commands.services import command_create, cookie_give, cookie_role_add
+from guilds.services.log import log_record
 from ops.api_tokens import api_token_create
-from tests.api.conftest import GUILD, all_api_permissions, bearer, grant
-from timers.models import TimedRole
+from tests.api.conftest import GUILD, OTHER_GUILD, all_api_permissions, bearer, grant
+from timers.models import BulkJob, TimedRole, TimerSettings
 from timers.services import timer_pause, timer_set
+from timers.services.bulk import bulk_job_create
 
 MEMBER, OTHER_MEMBER, ROLE = 200000000000000001, 200000000000000002, 300000000000000001
 OTHER_ROLE = 300000000000000002
@@ -27,6 +29,7 @@ PAUSED_MEMBER = 200000000000000003
 pytestmark = pytest.mark.django_db
 
 C = f"/api/v1/guilds/{GUILD}"
+ELSEWHERE = f"/api/v1/guilds/{OTHER_GUILD}"  # where the open bulk job is, so that GUILD may start one
 # (operation id, method, url, body, permissions it needs); {active} and {paused} are timer ids.
 OPERATIONS = [
     ("commands_list", "get", f"{C}/commands", None, ["commands.view_customcommand"]),
@@ -61,6 +64,22 @@ OPERATIONS = [
     ("timers_pause", "post", "/api/v1/timers/{active}/pause", {}, ["timers.change_timedrole"]),
     ("timers_resume", "post", "/api/v1/timers/{paused}/resume", None, ["timers.change_timedrole"]),
     ("timers_clear", "post", "/api/v1/timers/{active}/clear", None, ["timers.change_timedrole"]),
+    ("timers_bulk_jobs_list", "get", f"{C}/timers/bulk-jobs", None, ["timers.view_timedrole"]),
+    ("timers_bulk_job_get", "get", ELSEWHERE + "/timers/bulk-jobs/{bulk}", None, ["timers.view_timedrole"]),
+    (
+        "timers_bulk_add",
+        "post",
+        f"{C}/timers/bulk-jobs/add",
+        {"role_id": str(ROLE), "duration": "1d"},
+        ["timers.add_timedrole"],
+    ),
+    ("timers_bulk_clear", "post", f"{C}/timers/bulk-jobs/clear", {"role_id": str(ROLE)}, ["timers.change_timedrole"]),
+    ("timers_bulk_cancel", "post", ELSEWHERE + "/timers/bulk-jobs/{bulk}/cancel", None, ["timers.change_timedrole"]),
+    ("timers_settings_get", "get", f"{C}/timers/settings", None, ["timers.view_timersettings"]),
+    ("timers_settings_update", "patch", f"{C}/timers/settings", {"on_leave": "pause"}, ["timers.change_timersettings"]),
+    ("settings_get", "get", f"{C}/settings", None, ["commands.view_guildsettings"]),
+    ("settings_update", "patch", f"{C}/settings", {"thanks_enabled": True}, ["commands.change_guildsettings"]),
+    ("log_list", "get", f"{C}/log", None, ["guilds.view_logentry"]),
 ]
 VIEW_PERMISSIONS = [p for p in all_api_permissions() if ".view_" in p]
 CALLERS = ("no permissions", "view only", "all but the needed", "all permissions", "superuser")
@@ -68,14 +87,16 @@ CALLERS = ("no permissions", "view only", "all but the needed", "all permissions
 
 @pytest.fixture
 def world() -> dict[str, int]:
-    """One command, cookies, an active timer and a paused one."""
+    """One command, cookies, an active timer and a paused one, an open bulk job elsewhere, a log entry."""
     command_create(guild_id=GUILD, name="hello", template="Hello {user}!", author_id=None)
     cookie_give(guild_id=GUILD, giver_id=OTHER_MEMBER, receiver_id=MEMBER)
     cookie_role_add(guild_id=GUILD, threshold=5, role_id=ROLE, actor_id=None)
     active = timer_set(guild_id=GUILD, member_id=MEMBER, role_id=ROLE, duration=timedelta(hours=2), actor_id=None).timer
     timer_set(guild_id=GUILD, member_id=PAUSED_MEMBER, role_id=ROLE, duration=timedelta(hours=2), actor_id=None)
     paused = timer_pause(guild_id=GUILD, member_id=PAUSED_MEMBER, role_id=ROLE, actor_id=None).timer
-    return {"active": active.pk, "paused": paused.pk}
+    bulk = bulk_job_create(guild_id=OTHER_GUILD, kind="clear", role_id=ROLE, actor_id=None)
+    log_record(guild_id=GUILD, kind="cookie.set", text=f"<@{MEMBER}> set to 1")
+    return {"active": active.pk, "paused": paused.pk, "bulk": bulk.pk}
 
 
 def _state() -> tuple:
@@ -84,7 +105,9 @@ def _state() -> tuple:
     timers = list(TimedRole.objects.order_by("pk").values_list("member_id", "state", "expires_at", "paused_remaining"))
     roles = list(CookieRole.objects.order_by("pk").values_list("role_id", "threshold"))
     balances = list(CookieBalance.objects.order_by("pk").values_list("member_id", "balance"))
-    return commands, timers, balances, CookieLedger.objects.count(), roles
+    jobs = list(BulkJob.objects.order_by("pk").values_list("guild_id", "kind", "state", "cancel_requested"))
+    settings = list(TimerSettings.objects.values_list("on_leave", "warning_minutes")), list(GuildSettings.objects.values())
+    return commands, timers, balances, CookieLedger.objects.count(), roles, jobs, settings
 
 
 def _caller(kind: str, needed: list[str]) -> User:
