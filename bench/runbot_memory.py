@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,7 @@ def main() -> None:
         naive = measure(fake, [sys.executable, "-c", NAIVE_BOT], env)
         bare = measure(fake, [sys.executable, "-c", BARE_BOT], env)
         full = measure(fake, [sys.executable, "manage.py", "runbot"], {**env, "GUILDHALL_BOT_WEB_APPS": "1"})
+    shutil.rmtree(data_dir, ignore_errors=True)  # kept when a run fails: its log explains why
     rows = [
         ["manage.py runbot", f"{ours[0] / 1024:.0f}", f"{ours[1] / 1024:.0f}", ours[2]],
         *(
