@@ -24,6 +24,7 @@ from ninja.operation import Operation
 from ninja.utils import contribute_operation_callback
 
 from config.errors import ApplicationError
+from config.web_actor import API_USER_ATTRIBUTE
 
 AUTHENTICATION_REQUIRED = "Authentication required: send Authorization: Bearer <API token>."
 _PERMISSION_ATTRIBUTE = "_guildhall_api_permission"
@@ -94,6 +95,7 @@ def permission_check(request: HttpRequest, user: Any) -> None:
             message=f"Your account lacks the permission {' and '.join(missing)} that this operation needs; "
             "a superuser can grant it in the admin (Users or Groups)."
         )
+    setattr(request, API_USER_ATTRIBUTE, user)  # named in the activity log as who asked
 
 
 class GuildhallAPI(NinjaAPI):

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.web_actor.WebActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.query_guard.QueryGuard",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

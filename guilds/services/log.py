@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.database import lock_for_transaction, retry_transient
+from config.web_actor import web_actor
 from guilds.models import LogEntry, LogSettings, PostOutcome
 
 MAX_TEXT = 500
@@ -58,8 +59,13 @@ class LogLine:
 
 
 def by(actor_id: int | None) -> str:
-    """`` by <@actor>`` for a change someone asked for; empty for the bot's own (or the dashboard's)."""
-    return f" by <@{actor_id}>" if actor_id else ""
+    """`` by <@actor>`` for a change a member asked for, `` by alice on the dashboard`` for one made
+    on the web or through the API; empty for the bot's own."""
+    if actor_id:
+        return f" by <@{actor_id}>"
+    # A Django username holds only letters, digits and @.+-_ : in backticks it shows as written.
+    user, _, where = web_actor().partition(" ")
+    return f" by `{user}` {where}" if user else ""
 
 
 def log_record(
