@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.backup_storage import LOCAL_BACKEND as LOCAL_BACKUP_STORAGE
 from config.backup_storage import s3_storage_from_url
-from config.env import envbool, envfloat, envint, envintlist, envlist, envstr
+from config.env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("GUILDHALL_DATA_DIR", str(BASE_DIR / "data")))
@@ -317,34 +317,8 @@ RECONCILE_HOURS = envfloat("RECONCILE_HOURS", 6.0, minimum=0.0)
 RECONCILE_REQUESTS_PER_SECOND = envfloat("RECONCILE_REQUESTS_PER_SECOND", 5.0, minimum=0.1)
 RECONCILE_PAGE_SIZE = envint("RECONCILE_PAGE_SIZE", 1000, minimum=1, maximum=1000)
 
-# --- Discord ------------------------------------------------------------------------
-DISCORD_TOKEN = envstr("DISCORD_TOKEN")
-DISCORD_API_BASE = envstr("DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/")
-DISCORD_GATEWAY_URL = envstr("DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/")
-SHARD_COUNT = envint("SHARD_COUNT", 0, minimum=0) or None
-SHARD_IDS = envintlist("SHARD_IDS")
-# Seconds discord.py waits after the last GUILD_CREATE before "ready" (short in tests).
-DISCORD_GUILD_READY_TIMEOUT = envfloat("DISCORD_GUILD_READY_TIMEOUT", 2.0, minimum=0)
-# How often the bot writes the names it saw (guilds, roles, channels, members) in one batch.
-DIRECTORY_FLUSH_SECONDS = envfloat("DIRECTORY_FLUSH_SECONDS", 5.0, minimum=0.1)
-if not DISCORD_API_BASE.startswith(("http://", "https://")):
-    raise ImproperlyConfigured(f"DISCORD_API_BASE must be an http(s) URL, not {DISCORD_API_BASE!r}")
-if not DISCORD_GATEWAY_URL.startswith(("ws://", "wss://")):
-    raise ImproperlyConfigured(f"DISCORD_GATEWAY_URL must be a ws(s) URL, not {DISCORD_GATEWAY_URL!r}")
-if SHARD_IDS is not None and SHARD_COUNT is None:
-    raise ImproperlyConfigured("SHARD_IDS needs SHARD_COUNT")
-if SHARD_IDS is not None and SHARD_COUNT is not None and any(not 0 <= i < SHARD_COUNT for i in SHARD_IDS):
-    raise ImproperlyConfigured(f"SHARD_IDS must each be below SHARD_COUNT ({SHARD_COUNT})")
-
-# --- Discord rate limits ---
-# "shared": with REDIS_URL, every process (bot shards, workers) counts Discord's global limit
-# and route buckets in Redis before each request (bots.ratelimit); without Redis, or while it
-# is down, each process counts on its own. "local": always per process. "off": discord.py only.
-DISCORD_RATE_LIMITS = envstr("DISCORD_RATE_LIMITS", "shared")
-if DISCORD_RATE_LIMITS not in ("shared", "local", "off"):
-    raise ImproperlyConfigured(f"DISCORD_RATE_LIMITS must be shared, local or off, not {DISCORD_RATE_LIMITS!r}")
-# Requests per second per bot token (Discord's default; larger bots get more from Discord).
-DISCORD_GLOBAL_RATE_LIMIT = envint("DISCORD_GLOBAL_RATE_LIMIT", 50, minimum=1)
+# --- Discord and its rate limits (config/settings_discord.py) -------------------------
+from config.settings_discord import *  # noqa: E402, F403
 
 # --- Auth, i18n, static -------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -502,34 +476,8 @@ GUILDHALL_DEFAULT_PREFIX = "!!"
 HEALTH_DISK_WARN_PERCENT = envfloat("HEALTH_DISK_WARN_PERCENT", 10.0, minimum=0)
 HEALTH_DISK_FAIL_PERCENT = envfloat("HEALTH_DISK_FAIL_PERCENT", 2.0, minimum=0)
 
-# --- Alerts -------------------------------------------------------------------------
-# The restore drill (ops.backups.drill) runs every BACKUP_DRILL_DAYS days on the worker.
-BACKUP_DRILL_DAYS = envint("BACKUP_DRILL_DAYS", 30, minimum=1)
-# ops.alerts evaluates every minute; each alert is posted once when it starts and once when it
-# clears, to the Discord webhook and/or the addresses (Django's EMAIL_* settings send the mail).
-ALERT_DISCORD_WEBHOOK_URL = envstr("ALERT_DISCORD_WEBHOOK_URL")
-ALERT_EMAIL_TO = envlist("ALERT_EMAIL_TO", [])
-if ALERT_DISCORD_WEBHOOK_URL and not ALERT_DISCORD_WEBHOOK_URL.startswith(("http://", "https://")):
-    raise ImproperlyConfigured("ALERT_DISCORD_WEBHOOK_URL must be an http(s) URL (Discord: channel settings > Integrations)")
-# Hold times: a condition must hold this long before it fires, and be gone this long before it clears.
-ALERT_FIRE_AFTER_SECONDS = envint("ALERT_FIRE_AFTER_SECONDS", 120, minimum=0)
-ALERT_CLEAR_AFTER_SECONDS = envint("ALERT_CLEAR_AFTER_SECONDS", 300, minimum=0)
-ALERT_BACKUP_MAX_AGE_HOURS = envint("ALERT_BACKUP_MAX_AGE_HOURS", 26, minimum=1)
-ALERT_ARCHIVE_MAX_AGE_SECONDS = envint("ALERT_ARCHIVE_MAX_AGE_SECONDS", 3600, minimum=60)
-ALERT_DISK_FREE_PERCENT = envfloat("ALERT_DISK_FREE_PERCENT", 15.0, minimum=0)
-ALERT_REPLICA_LAG_SECONDS = envint("ALERT_REPLICA_LAG_SECONDS", 60, minimum=1)
-ALERT_POOL_WAIT_MS = envint("ALERT_POOL_WAIT_MS", 1000, minimum=0)
-ALERT_SWEEP_P99_SECONDS = envfloat("ALERT_SWEEP_P99_SECONDS", 5.0, minimum=0)
-ALERT_HEARTBEAT_SECONDS = envint("ALERT_HEARTBEAT_SECONDS", 120, minimum=1)
-ALERT_FAILED_TASKS = envint("ALERT_FAILED_TASKS", 1, minimum=1)  # failed q2 tasks in the last hour
-# The alert mail goes through Django's mail settings.
-EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
-EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
-EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
-EMAIL_TIMEOUT = 10
-DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "guildhall@localhost")
+# --- Alerts and mail (config/settings_alerts.py) ----------------------------------------
+from config.settings_alerts import *  # noqa: E402, F403
 
 # --- The bot process (manage.py runbot): only what it needs (config/settings_bot.py) ---
 from config.settings_bot import bot_apps, is_bot_process, leave_out_modules  # noqa: E402
