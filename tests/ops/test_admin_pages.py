@@ -10,9 +10,11 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from commands.models import CookieBalance, CustomCommand
+from commands.models import CookieBalance, CookieRole, CustomCommand
 from commands.services import command_alias_add, command_create, cookie_give, guild_settings_update
-from timers.models import RoleReport
+from guilds.models import Channel, Guild, LogSettings, Member, Role
+from guilds.services.log import log_record
+from timers.models import BulkJob, RoleReport
 from timers.services import allowed_role_add, timer_set, timer_settings_update
 from timers.services.reconcile import reconcile_claim, reconcile_finish
 
@@ -31,6 +33,14 @@ def filled(db):
     RoleReport.objects.create(guild_id=GUILD, role_id=7, channel_id=3, next_run_at=timezone.now())
     reconcile_claim(guild_id=GUILD, owner="bot")
     reconcile_finish(guild_id=GUILD, owner="bot", checked=1, restored=0, paused=0, away=0, untracked=0)
+    CookieRole.objects.create(guild_id=GUILD, threshold=10, role_id=8, added_by_id=1)
+    BulkJob.objects.create(guild_id=GUILD, kind="add", role_id=7, seconds=3600, requested_by_id=1, total=3, done_count=1)
+    Guild.objects.create(guild_id=GUILD, name="My Server")
+    Role.objects.create(guild_id=GUILD, role_id=7, name="Booster")
+    Channel.objects.create(guild_id=GUILD, channel_id=3, name="general")
+    Member.objects.create(guild_id=GUILD, user_id=2, username="alice")
+    LogSettings.objects.create(guild_id=GUILD, channel_id=3, set_by_id=1)
+    log_record(guild_id=GUILD, kind="timer.set", text="<@2>'s <@&7> timer set by <@1>", actor_id=1, member_id=2, role_id=7)
 
 
 @pytest.fixture
@@ -42,7 +52,7 @@ def staff_client(client, filled):
 
 def _model_urls():
     for model in admin.site._registry:
-        if model._meta.app_label in ("commands", "timers"):
+        if model._meta.app_label in ("commands", "timers", "guilds"):
             yield model
 
 
