@@ -17,6 +17,9 @@ in turn, timed until the last reply reached the fake's REST API, and the bot pro
 for it (/proc). The fake runs with ``unlimited=True`` and runbot with its shared limiter's global
 limit raised: Discord's limits (50 requests/s per bot token, and the bucket headers, which
 discord.py itself obeys) would hold both bots to the same 50 replies/s, measuring the limiter.
+(h): Red-DiscordBot 3.5.24 with its CustomCommands cog and the same 1,000 commands, as Red ships
+(its own venv and discord.py, bench/red/setup.sh; started by bench/red/launch.py), in the same
+rotation as (f) and (g) against the same fake.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 
 import _setup  # noqa: F401  (Django set-up)
 import discord
+from _red import RedInstance, RedUnavailable
 from asgiref.sync import sync_to_async
 
 from bots.bot import EXTENSIONS, GuildhallBot, bot_intents
@@ -284,7 +288,11 @@ def gateway_burst(fake, argv: list[str], env: dict[str, str]) -> tuple[float, fl
         return GW_BURST / (time.perf_counter() - start), GW_BURST / (cpu_seconds(proc.pid) - cpu)
     finally:
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never left running behind the bench
+            proc.wait()
 
 
 def gateway_rows() -> list[list[str]]:
@@ -303,24 +311,44 @@ def gateway_rows() -> list[list[str]]:
         ]
     )
     guild = FakeGuild.typical(guild_id=GW_GUILD, bot_user=BOT, members=[member], admin_ids=[])
-    rates: dict[str, list[float]] = {"floor": [], "runbot": []}
-    per_cpu: dict[str, list[float]] = {"floor": [], "runbot": []}
+    names = ["floor", "runbot", "red"]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    per_cpu: dict[str, list[float]] = {name: [] for name in names}
+    red, red_error = None, ""
+    try:
+        red = RedInstance(GW_GUILD, GW_COMMANDS)  # the same 1,000 commands, in Red's CustomCommands
+    except RedUnavailable as error:
+        red_error = str(error)
     try:
         # unlimited: no bucket that discord.py waits on; runbot's own limiter still runs, its global limit out of reach.
         with FakeDiscord(guilds=[guild], bot_user=BOT, unlimited=True) as fake:
             env = {**os.environ, **database_env(), **cache_env(), **fake.env(ready_timeout=0.1)}
             env["DISCORD_GLOBAL_RATE_LIMIT"] = "1000000"
+            order = [
+                ("runbot", [sys.executable, "manage.py", "runbot"], env),
+                ("floor", [sys.executable, "-c", FLOOR_SCRIPT], env),
+            ]
+            if red:
+                order.append(("red", red.argv(member.id), red.env(env)))
             for n in range(GW_ROUNDS):
-                order = [("runbot", [sys.executable, "manage.py", "runbot"]), ("floor", [sys.executable, "-c", FLOOR_SCRIPT])]
-                for name, argv in order if n % 2 == 0 else order[::-1]:
-                    rate, cpu_rate = gateway_burst(fake, argv, env)
+                rotation = order[n % len(order) :] + order[: n % len(order)]  # each one first in turn
+                for name, argv, argv_env in rotation:
+                    try:
+                        rate, cpu_rate = gateway_burst(fake, argv, argv_env)
+                    except SystemExit as error:
+                        if name != "red":
+                            raise
+                        red_error, order = f"Red failed in round {n + 1}: {error}", order[:2]
+                        break
                     rates[name].append(rate)
                     per_cpu[name].append(cpu_rate)
     finally:
         CustomCommand.objects.filter(guild_id=GW_GUILD).delete()
+        if red:
+            red.close()
     floor, ours = statistics.median(rates["floor"]), statistics.median(rates["runbot"])
     floor_cpu, ours_cpu = statistics.median(per_cpu["floor"]), statistics.median(per_cpu["runbot"])
-    return [
+    rows = [
         [
             f"(f) gateway: bare discord.py, {GW_BURST:,}-message burst",
             f"{GW_ROUNDS} x {GW_BURST}",
@@ -337,6 +365,22 @@ def gateway_rows() -> list[list[str]]:
             f" vs {', '.join(f'{r:,.0f}' for r in rates['floor'])}); per CPU-second {ours_cpu:,.0f} = {ours_cpu / floor_cpu:.2f}x",
         ],
     ]
+    if rates["red"] and not red_error:
+        theirs, theirs_cpu = statistics.median(rates["red"]), statistics.median(per_cpu["red"])
+        rows.append(
+            [
+                f"(h) gateway: Red-DiscordBot 3.5.24 CustomCommands, {GW_COMMANDS:,} commands",
+                f"{len(rates['red'])} x {GW_BURST}",
+                f"{theirs:,.0f}",
+                "—",
+                f"{theirs / floor:.2f}x floor (rounds {', '.join(f'{r:,.0f}' for r in rates['red'])});"
+                f" per CPU-second {theirs_cpu:,.0f} = {theirs_cpu / floor_cpu:.2f}x; (g) = {ours / theirs:.2f}x Red"
+                f" ({ours_cpu / theirs_cpu:.2f}x per CPU-second)",
+            ]
+        )
+    else:
+        rows.append([f"(h) gateway: Red-DiscordBot 3.5.24 — not measured: {red_error}", "—", "—", "—", "—"])
+    return rows
 
 
 async def main() -> None:

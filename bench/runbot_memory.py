@@ -2,7 +2,9 @@
 against a default-configured discord.py bot (member cache on, chunking at start-up) in
 the same run, and against discord.py alone with the bot's settings (the floor) and
 `runbot` with every web app loaded (``GUILDHALL_BOT_WEB_APPS=1``, as before the bot
-process left the web stack out).
+process left the web stack out), and Red-DiscordBot 3.5.24 with its CustomCommands cog as Red
+ships it (every intent, members chunked at start-up, its own venv: bench/red/setup.sh), answering
+its `ping`.
 
 ``--traffic`` adds a row: `runbot` after every member of the guild has shown up (one
 message each, 500 a second by default (``--rate``), then a thousand nickname changes and
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 import _setup  # noqa: F401  (Django set-up)
+from _red import RedInstance, RedUnavailable
 from _setup import ROOT, machine, print_table
 
 from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
@@ -33,7 +36,7 @@ from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser
 GUILD_ID = 712_345_678_901_234_567
 BOT = FakeUser(id=712_345_678_900_000_001, name="Guildhall", bot=True)
 ADMIN = FakeUser(id=712_345_678_900_000_002, name="admin")
-FIRST_MEMBER = 300_000_000_000_000_000  # FakeGuild.with_many_members' first id
+FIRST_MEMBER = 300_000_000_000_000_000  # the first member's id (many_members_guild)
 
 NAIVE_BOT = r"""
 import asyncio, os, discord, yarl
@@ -101,7 +104,11 @@ def measure(
         return rss, hwm, answer
     finally:
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never left running behind the bench
+            proc.wait()
         if log:
             out.close()
 
@@ -139,15 +146,26 @@ def members_arrive(fake: FakeDiscord, count: int, log: Path, rate: float) -> str
     raise SystemExit(f"the directory wrote {last[1]:,} rows for {len(members):,} members")
 
 
+def many_members_guild(count: int) -> FakeGuild:
+    """A typical guild plus ``count`` plain members whose ids are a snowflake's millisecond apart, as
+    real accounts' are. (FakeGuild.with_many_members' consecutive ids all share discord.py's hash of a
+    user, ``id >> 22``, which makes any set of members quadratic: Red builds one at start-up to count
+    its unique users, and blocked its event loop for minutes on 50,000 of them.)"""
+    guild = FakeGuild.typical(guild_id=GUILD_ID, bot_user=BOT, members=[ADMIN], admin_ids=[ADMIN.id])
+    for n in range(count):
+        user_id = FIRST_MEMBER + (n << 22)
+        guild.users[user_id] = FakeUser(user_id, f"member{n}")
+        guild.members[user_id] = []
+    return guild
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=50_000)
     parser.add_argument("--traffic", action="store_true", help="add the row with every member seen and written")
     parser.add_argument("--rate", type=float, default=500, help="messages per second with --traffic (0: as fast as possible)")
     args = parser.parse_args()
-    guild = FakeGuild.with_many_members(
-        guild_id=GUILD_ID, bot_user=BOT, count=args.members, members=[ADMIN], admin_ids=[ADMIN.id]
-    )
+    guild = many_members_guild(args.members)
     data_dir = tempfile.mkdtemp(prefix="guildhall-bench-")
     with FakeDiscord(guilds=[guild], bot_user=BOT) as fake:
         env = {**os.environ, **fake.env(ready_timeout=0.1)}
@@ -162,6 +180,15 @@ def main() -> None:
         naive = measure(fake, [sys.executable, "-c", NAIVE_BOT], env)
         bare = measure(fake, [sys.executable, "-c", BARE_BOT], env)
         full = measure(fake, [sys.executable, "manage.py", "runbot"], {**env, "GUILDHALL_BOT_WEB_APPS": "1"})
+        red, red_error = None, ""
+        try:
+            instance = RedInstance(GUILD_ID, 0)  # CustomCommands loaded, as for runbot no commands in the guild
+            try:
+                red = measure(fake, instance.argv(ADMIN.id), instance.env(env))
+            finally:
+                instance.close()
+        except (RedUnavailable, SystemExit) as error:
+            red_error = str(error)
     shutil.rmtree(data_dir, ignore_errors=True)  # kept when a run fails: its log explains why
     rows = [
         ["manage.py runbot", f"{ours[0] / 1024:.0f}", f"{ours[1] / 1024:.0f}", ours[2]],
@@ -185,6 +212,16 @@ def main() -> None:
         ],
         ["bare discord.py, the bot's intents and cache settings", f"{bare[0] / 1024:.0f}", f"{bare[1] / 1024:.0f}", bare[2]],
         ["default discord.py bot (member cache, chunking)", f"{naive[0] / 1024:.0f}", f"{naive[1] / 1024:.0f}", naive[2]],
+        (
+            [
+                "Red-DiscordBot 3.5.24, CustomCommands loaded, as shipped",
+                f"{red[0] / 1024:.0f}",
+                f"{red[1] / 1024:.0f}",
+                red[2],
+            ]
+            if red
+            else ["Red-DiscordBot 3.5.24", "—", "—", f"not measured: {red_error}"]
+        ),
     ]
     print_table(
         f"Bot memory, one guild of {args.members:,} members — {machine()}", ["process", "RSS MiB", "peak MiB", "answer"], rows
