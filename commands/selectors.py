@@ -260,3 +260,25 @@ def restriction_choices(*, guild_id: int, keep: Iterable[int] = ()) -> tuple[lis
         for channel_id, name, gone in channels.exclude(kind=CHANNEL_CATEGORY).values_list("channel_id", "name", "deleted_at")
     ]
     return sorted(role_rows, key=lambda row: row[1].lower()), sorted(channel_rows, key=lambda row: row[1].lower())
+
+
+def cookie_roles_resync_rows(*, guild_id: int, floor: int, after: tuple[int, int] | None) -> QuerySet[CookieBalance]:
+    """Members at ``floor`` cookies or more who have not left, highest first (the cookie_leaderboard
+    index), after the ``(balance, member id)`` cursor."""
+    rows = CookieBalance.objects.filter(guild_id=guild_id, balance__gte=floor)
+    if after is not None:
+        rows = rows.filter(Q(balance__lt=after[0]) | Q(balance=after[0], member_id__gt=after[1]))
+    left = Member.objects.filter(guild_id=guild_id, left_at__isnull=False).values("user_id")
+    return rows.exclude(member_id__in=left).order_by("-balance", "member_id")
+
+
+def cookie_roles_resync_page(*, guild_id: int, floor: int, after: tuple[int, int] | None, size: int) -> list[tuple[int, int]]:
+    """One page of :func:`cookie_roles_resync_rows` as ``(member id, balance)``."""
+    rows = cookie_roles_resync_rows(guild_id=guild_id, floor=floor, after=after)
+    return list(rows.values_list("member_id", "balance")[:size])
+
+
+def cookie_roles_reach(*, guild_id: int, floor: int) -> int:
+    """How many members (not left) have ``floor`` cookies or more: those a guild-wide sync visits."""
+    left = Member.objects.filter(guild_id=guild_id, left_at__isnull=False).values("user_id")
+    return CookieBalance.objects.filter(guild_id=guild_id, balance__gte=floor).exclude(member_id__in=left).count()

@@ -16,6 +16,8 @@ SHARD_IDS = envintlist("SHARD_IDS")
 DISCORD_GUILD_READY_TIMEOUT = envfloat("DISCORD_GUILD_READY_TIMEOUT", 2.0, minimum=0)
 # How often the bot writes the names it saw (guilds, roles, channels, members) in one batch.
 DIRECTORY_FLUSH_SECONDS = envfloat("DIRECTORY_FLUSH_SECONDS", 5.0, minimum=0.1)
+# Members per page of the worker's guild-wide cookie roles sync (after thresholds or the mode change).
+COOKIE_ROLES_SYNC_PAGE = envint("COOKIE_ROLES_SYNC_PAGE", 100, minimum=1)
 if not DISCORD_API_BASE.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"DISCORD_API_BASE must be an http(s) URL, not {DISCORD_API_BASE!r}")
 if not DISCORD_GATEWAY_URL.startswith(("ws://", "wss://")):

@@ -15,7 +15,7 @@ from bots.converters import WholeNumber
 from bots.cookie_roles import MemberLocks, RecentChanges, cookie_roles_sync
 from bots.db import call
 from commands.errors import CookieError, CookieRoleInvalid
-from commands.selectors import PERIOD_NAMES, cookie_leaderboard, cookie_roles_list, cookie_standings
+from commands.selectors import PERIOD_NAMES, cookie_leaderboard, cookie_roles_list, cookie_roles_reach, cookie_standings
 from commands.services import (
     cookie_give,
     cookie_mentions_parse,
@@ -45,6 +45,10 @@ def cookie_line(member_id: int, balance: int) -> str:
 def held_roles(member: discord.abc.User) -> list[int] | None:
     """The roles a member holds as the message or interaction showed them (None for a bare user)."""
     return [role.id for role in member.roles] if isinstance(member, discord.Member) else None
+
+
+def _members(count: int) -> str:
+    return f"{count} member" if count == 1 else f"{count} members"
 
 
 class Cookies(commands.Cog):
@@ -208,16 +212,23 @@ class Cookies(commands.Cog):
         bot_may_grant_cookie_role(guild, role)
         _, created = await call(cookie_role_add, guild_id=guild.id, threshold=threshold, role_id=role.id, actor_id=ctx.author.id)
         verb = "Members get" if created else "Moved:"
+        reach = await call(cookie_roles_reach, guild_id=guild.id, floor=threshold)
         await ctx.send(
-            f"{verb} {role.mention} from {threshold} :cookie: on, as their counts next change.", allowed_mentions=NO_PINGS
+            f"{verb} {role.mention} from {threshold} :cookie: on; {_members(reach)} at {threshold}+ will be updated.",
+            allowed_mentions=NO_PINGS,
         )
 
     @cookies_roles.command(name="remove")
     @command_manager()
     async def cookies_roles_remove(self, ctx: commands.Context, role: discord.Role) -> None:
-        """Stop giving a role for cookies (members who hold it keep it)."""
-        await call(cookie_role_remove, guild_id=guild_of(ctx).id, role_id=role.id)
-        await ctx.send(f"{role.mention} is no longer a cookie role; members who hold it keep it.", allowed_mentions=NO_PINGS)
+        """Stop giving a role for cookies (taken from the members who reached it)."""
+        guild = guild_of(ctx)
+        row = await call(cookie_role_remove, guild_id=guild.id, role_id=role.id)
+        reach = await call(cookie_roles_reach, guild_id=guild.id, floor=row.threshold)
+        await ctx.send(
+            f"{role.mention} is no longer a cookie role; it will be taken from {_members(reach)} at {row.threshold}+.",
+            allowed_mentions=NO_PINGS,
+        )
 
     @cookies_roles.command(name="mode")
     @command_manager()
@@ -227,7 +238,9 @@ class Cookies(commands.Cog):
         await call(guild_settings_update, guild_id=guild.id, cookie_roles_keep_all=mode == "keep-all")
         self.bot.guild_cache.forget(guild.id)
         said = "keep every cookie role they reached" if mode == "keep-all" else "keep only their highest cookie role"
-        await ctx.send(f"Members now {said} (from their next change).")
+        rows = await call(cookie_roles_list, guild_id=guild.id)
+        reach = await call(cookie_roles_reach, guild_id=guild.id, floor=min(r.threshold for r in rows)) if rows else 0
+        await ctx.send(f"Members now {said}; {_members(reach)} will be updated.")
 
     @cookies.group(name="thanks", invoke_without_command=True)
     @command_manager()

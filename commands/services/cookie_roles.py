@@ -3,7 +3,9 @@
 Which roles a member should hold is a pure function of their balance, the guild's
 thresholds and its mode (keep every role earned, or only the highest):
 ``cookie_roles_wanted``. The services here only keep the thresholds; the bot (chat
-changes) and the worker (web and API changes) make Discord match a member's plan.
+changes) and the worker (web and API changes) make Discord match a member's plan, and a
+change of the thresholds queues one guild-wide sync (``commands.notify.cookie_roles_resync_later``)
+for the members who already qualify.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.db import transaction
 
 from commands.errors import CookieRoleInvalid, CookieRoleMissing
 from commands.models import CookieRole
+from commands.notify import cookie_roles_resync_later
 from config.database import retry_transient
 from config.numbers import is_int
 
@@ -73,20 +76,25 @@ def cookie_role_add(*, guild_id: int, threshold: int, role_id: int, actor_id: in
         existing = {row.role_id: row for row in rows}
         row = existing.get(role_id)
         if row is not None:
-            row.threshold = threshold
-            row.save(update_fields=["threshold"])
+            if row.threshold != threshold:
+                # Members between the two thresholds gain or lose it: the walk starts from the lower.
+                cookie_roles_resync_later(guild_id=guild_id, previous=[(row.threshold, role_id)])
+                row.threshold = threshold
+                row.save(update_fields=["threshold"])
             return row, False
         if len(existing) >= MAX_COOKIE_ROLES:
             raise CookieRoleInvalid(f"A server has at most {MAX_COOKIE_ROLES} cookie roles; remove one first.")
+        cookie_roles_resync_later(guild_id=guild_id, previous=[])
         return CookieRole.objects.create(guild_id=guild_id, threshold=threshold, role_id=role_id, added_by_id=actor_id), True
 
 
 @retry_transient()
 def cookie_role_remove(*, guild_id: int, role_id: int) -> CookieRole:
-    """Stop giving ``role_id`` for cookies (members keep it until their next change takes it off)."""
+    """Stop giving ``role_id`` for cookies; the worker takes it from the members whose count reached it."""
     with transaction.atomic():
         row = CookieRole.objects.select_for_update().filter(guild_id=guild_id, role_id=role_id).first()
         if row is None:
             raise CookieRoleMissing(f"<@&{role_id}> is not a cookie role here.")
         row.delete()
+        cookie_roles_resync_later(guild_id=guild_id, previous=[(row.threshold, role_id)])
     return row

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from commands.errors import SettingsInvalid
 from commands.models import GuildSettings
+from commands.notify import cookie_roles_resync_later
 from commands.services.custom_commands import commands_version_bump
 from config.database import retry_transient
 from config.numbers import is_int
@@ -102,6 +103,8 @@ def guild_settings_update(*, guild_id: int, **changes) -> GuildSettings:
     cleaned = {field: _validate(field, value) for field, value in changes.items()}
     with transaction.atomic():
         settings, _ = GuildSettings.objects.select_for_update().get_or_create(guild_id=guild_id)
+        if "cookie_roles_keep_all" in cleaned and cleaned["cookie_roles_keep_all"] != settings.cookie_roles_keep_all:
+            cookie_roles_resync_later(guild_id=guild_id, previous=[])  # members' roles follow the new mode
         for field, value in cleaned.items():
             setattr(settings, field, value)
         settings.save()

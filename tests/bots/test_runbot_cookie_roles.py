@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django_q.models import OrmQ
 
 from commands.models import CookieBalance, CookieLedger, CookieRole, LedgerReason
 from commands.services import cookie_role_add, cookie_set, guild_settings_update
@@ -70,13 +71,20 @@ def test_roles_add_checks_the_caller_and_the_bots_hierarchy_before_promising(fak
     above = answer_to(fake, cookies_slash(fake, ADMIN, [("roles", [("add", {"threshold": 10, "role": moderator.id})])]))
     assert "above my highest role" in above["content"], bot.log()
     assert not CookieRole.objects.exists()
+    for member, count in ((ALICE.id, 12), (BOB.id, 10), (ADMIN.id, 3)):
+        CookieBalance.objects.create(guild_id=GUILD_ID, member_id=member, balance=count)
     done = answer_to(fake, cookies_slash(fake, ADMIN, [("roles", [("add", {"threshold": 10, "role": vip.id})])]))
-    assert "from 10 :cookie:" in done["content"]
+    assert "from 10 :cookie: on; 2 members at 10+ will be updated" in done["content"]
     assert list(CookieRole.objects.values_list("threshold", "role_id")) == [(10, vip.id)]
+    syncs = [q.task["args"][:2] for q in OrmQ.objects.all() if q.task["func"] == "bots.cookie_roles.cookie_roles_resync"]
+    assert syncs == [(GUILD_ID, 1)]  # the worker's guild-wide sync, queued once the change committed
     listed = wait_reply(fake, ADMIN, "!!cookies roles", lambda m: "Cookie roles" in m["content"])
     assert f"10+ :cookie: → <@&{vip.id}>" in listed["content"]
-    wait_reply(fake, ADMIN, "!!cookies roles mode highest", lambda m: "highest" in m["content"])
+    mode = wait_reply(fake, ADMIN, "!!cookies roles mode highest", lambda m: "highest" in m["content"])
+    assert "2 members will be updated" in mode["content"]
     assert CookieRole.objects.count() == 1
+    gone = wait_reply(fake, ADMIN, f"!!cookies roles remove <@&{vip.id}>", lambda m: "no longer" in m["content"])
+    assert "it will be taken from 2 members at 10+" in gone["content"] and not CookieRole.objects.exists()
     assert fake.unhandled == []
 
 
