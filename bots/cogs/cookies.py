@@ -235,9 +235,13 @@ class Cookies(commands.Cog):
     async def cookies_roles_mode(self, ctx: commands.Context, mode: Literal["keep-all", "highest"]) -> None:
         """keep-all: members keep every cookie role they reached; highest: only the highest one."""
         guild = guild_of(ctx)
+        before = await call(guild_settings_get, guild_id=guild.id)
         await call(guild_settings_update, guild_id=guild.id, cookie_roles_keep_all=mode == "keep-all")
         self.bot.guild_cache.forget(guild.id)
         said = "keep every cookie role they reached" if mode == "keep-all" else "keep only their highest cookie role"
+        if before.cookie_roles_keep_all == (mode == "keep-all"):
+            await ctx.send(f"Members already {said}.")
+            return
         rows = await call(cookie_roles_list, guild_id=guild.id)
         reach = await call(cookie_roles_reach, guild_id=guild.id, floor=min(r.threshold for r in rows)) if rows else 0
         await ctx.send(f"Members now {said}; {_members(reach)} will be updated.")

@@ -122,3 +122,13 @@ def test_a_long_walk_goes_on_from_its_cursor_in_a_new_task(discord_fake, guild, 
     assert holders(fake, regular, balances) == qualified
     assert sum(r["added"] for r in runs) == len(qualified)
     assert len(fake.role_changes) == len(qualified)  # no member was done twice across the pages
+
+
+def test_a_member_gone_from_discord_before_the_directory_knew_is_passed_over(discord_fake, guild, members):
+    fake, (balances, _left) = discord_fake, members
+    gone = max(balances, key=balances.__getitem__)
+    fake.member_leave(GUILD_ID, gone)
+    cookie_role_add(guild_id=GUILD_ID, threshold=50, role_id=guild.role("VIP").id, actor_id=None)
+    [figures] = run_queued()
+    assert (figures["members"], figures["gone"], figures["added"]) == (4, 1, 4)
+    assert gone not in {c["user_id"] for c in fake.role_changes}

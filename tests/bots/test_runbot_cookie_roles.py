@@ -82,6 +82,7 @@ def test_roles_add_checks_the_caller_and_the_bots_hierarchy_before_promising(fak
     assert f"10+ :cookie: → <@&{vip.id}>" in listed["content"]
     mode = wait_reply(fake, ADMIN, "!!cookies roles mode highest", lambda m: "highest" in m["content"])
     assert "2 members will be updated" in mode["content"]
+    wait_reply(fake, ADMIN, "!!cookies roles mode highest", lambda m: "already keep only" in m["content"])
     assert CookieRole.objects.count() == 1
     gone = wait_reply(fake, ADMIN, f"!!cookies roles remove <@&{vip.id}>", lambda m: "no longer" in m["content"])
     assert "it will be taken from 2 members at 10+" in gone["content"] and not CookieRole.objects.exists()
