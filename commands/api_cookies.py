@@ -70,7 +70,8 @@ def cookie_roles_get(request: HttpRequest, guild_id: DiscordId):
 def cookie_roles_add(request: HttpRequest, guild_id: DiscordId, body: CookieRoleIn):
     """Give ``role_id`` from ``threshold`` cookies on (201), or move a cookie role to a new threshold (200).
 
-    Members get or lose it at their next change; the API can't see the bot's place in the
+    The worker then gives it to the members who already qualify (and takes it, on a move up,
+    from those no longer at it), paced; the API can't see the bot's place in the
     role list, so a role above the bot's highest role is refused by Discord when it is given.
     """
     row, created = cookie_role_add(guild_id=guild_id, threshold=body.threshold, role_id=body.role_id, actor_id=body.actor_id)
@@ -79,7 +80,7 @@ def cookie_roles_add(request: HttpRequest, guild_id: DiscordId, body: CookieRole
 
 @requires("commands.delete_cookierole")
 def cookie_roles_delete(request: HttpRequest, guild_id: DiscordId, role_id: DiscordId):
-    """Stop giving a role for cookies (members who hold it keep it)."""
+    """Stop giving a role for cookies; the worker takes it from the members whose count reached it."""
     cookie_role_remove(guild_id=guild_id, role_id=role_id)
     return Status(204, None)
 

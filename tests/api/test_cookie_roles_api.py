@@ -68,3 +68,14 @@ def test_it_adds_moves_lists_and_removes_cookie_roles(api):
     assert missing.status_code == 404 and "not a cookie role" in missing.json()["detail"]
     assert not CookieRole.objects.exists()
     assert patch(api, f"{BASE}/roles/{ROLE}", {}).status_code == 405
+
+
+def test_adding_removing_and_the_mode_through_the_api_queue_the_guild_wide_sync(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(api, f"{BASE}/roles", {"threshold": 10, "role_id": str(ROLE)}).status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        assert patch(api, f"/api/v1/guilds/{GUILD}/settings", {"cookie_roles_keep_all": False}).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"{BASE}/roles/{ROLE}").status_code == 204
+    resync = "bots.cookie_roles.cookie_roles_resync"
+    assert queued() == [(resync, (GUILD, 1, [], None)), (resync, (GUILD, 2, [], None)), (resync, (GUILD, 3, [[10, ROLE]], None))]
