@@ -66,6 +66,11 @@ def last_edit(fake: FakeDiscord, message_id: int) -> dict:
     return [e for e in fake.edits if int(e["message_id"]) == message_id][-1]
 
 
+def last_progress(fake: FakeDiscord, message_id: int) -> str:
+    """The progress message's latest text ('' before its first edit)."""
+    return (progress_edits(fake, message_id) or [""])[-1]
+
+
 def job_finished(job_id: int) -> bool:
     return BulkJob.objects.get(pk=job_id).state in (BulkState.DONE, BulkState.CANCELLED, BulkState.FAILED)
 
@@ -153,7 +158,13 @@ def test_it_clears_every_live_timer_of_a_role_and_cancels_a_job_mid_way(tmp_path
             assert job.state == BulkState.CANCELLED and 15 <= job.done_count < 60
             timed = TimedRole.objects.filter(role_id=vip.id, state=TimerState.ACTIVE).count()
             assert timed == job.done_count
-            assert f"Cancelled by <@{ADMIN.id}>." in progress_edits(fake, job.message_id)[-1]
+            # The job's end is saved before its last edit of the message is sent: wait for the edit.
+            wait_until(
+                lambda: f"Cancelled by <@{ADMIN.id}>." in last_progress(fake, job.message_id),
+                15,
+                "the progress message never said cancelled",
+                [cluster],
+            )
 
             # bulk-clear takes every one of them back.
             answer = answer_to(fake, slash(fake, ADMIN, [("bulk-clear", {"role": vip.id})]))
@@ -271,7 +282,7 @@ def test_a_worker_killed_mid_job_and_restarted_sets_every_timer_exactly_once(tmp
             assert set(puts) == set(range(FIRST, FIRST + count))
             repeated = [m for m, n in puts.items() if n > 1]
             assert len(repeated) <= 1 and all(puts[m] == 2 for m in repeated)  # at most the one in flight at the kill
-            assert "400 of 400" in progress_edits(fake, job.message_id)[-1]
+            wait_until(lambda: "400 of 400" in last_progress(fake, job.message_id), 15, "no final progress edit")
         finally:
             for cluster in (first, second):
                 if cluster is not None:
@@ -307,8 +318,10 @@ def test_a_conversion_sends_no_role_request_keeps_running_timers_and_a_refusal_s
             assert fake.role_changes == []  # every member held the role already
             assert dict(TimedRole.objects.filter(member_id__in=already).values_list("member_id", "expires_at")) == before
             assert TimedRole.objects.filter(role_id=vip.id, state=TimerState.ACTIVE).count() == count
-            assert (
-                "50 of 50" in progress_edits(fake, job.message_id)[-1] and "5 skipped" in progress_edits(fake, job.message_id)[-1]
+            wait_until(
+                lambda: "50 of 50" in last_progress(fake, job.message_id) and "5 skipped" in last_progress(fake, job.message_id),
+                15,
+                "no final progress edit",
             )
 
             # Started on the dashboard for a role above the bot's: Discord refuses, and the job stops saying why.
