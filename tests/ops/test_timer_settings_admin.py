@@ -53,7 +53,8 @@ def test_it_refuses_bad_warning_times_and_changes_nothing(staff_client, minutes,
 
 def test_it_adds_timer_settings_for_a_new_guild_through_the_services(staff_client):
     added = staff_client.post(
-        reverse("admin:timers_timersettings_add"), {"guild_id": GUILD, "admin_role_id": "12", "warning_minutes": "15", **UNCHANGED}
+        reverse("admin:timers_timersettings_add"),
+        {"guild_id": GUILD, "admin_role_id": "12", "warning_minutes": "15", **UNCHANGED},
     )
     assert added.status_code == 302, added.content.decode()[:2000]
     row = TimerSettings.objects.get(guild_id=GUILD)
