@@ -25,8 +25,10 @@ from pydantic_core import CoreSchema, core_schema
 from config.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 MAX_ID = 2**63 - 1
-ID_PATTERN = r"^[1-9][0-9]{0,18}$"
-_DIGITS = re.compile(ID_PATTERN)
+# Documented: up to 18 digits, or 19 starting 1-8 (every id up to 8.99e18, Discord's until about 2084), so that
+# no id the schema admits is past the 64-bit maximum the validation refuses.
+ID_PATTERN = r"^(?:[1-9][0-9]{0,17}|[1-8][0-9]{18})$"
+_DIGITS = re.compile(r"^[1-9][0-9]{0,18}$")  # what is accepted: any id up to MAX_ID, checked below
 _EXACT_FLOAT = 2**53  # JSON may write 8 as 8.0; floats are exact only this far
 
 
