@@ -9,15 +9,15 @@ seconds, or sooner once ``FLUSH_ROWS`` are waiting, and on shutdown.
 hash. A member whose names are what was last written for them is skipped on the hot path,
 so a guild's chatter costs nothing until someone renames. The table is lossy on purpose:
 two keys sharing a slot only cause an extra (idempotent) write, and its size does not
-grow with the guild (50,000 members or 5 million: 512 KiB), which a per-member dict would.
+grow with the guild (50,000 members or 5 million: at most 512 KiB), which a per-member dict would.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import mmap
 import time
-from array import array
 from collections.abc import Callable
 from itertools import islice
 from typing import Any
@@ -74,8 +74,10 @@ class DirectoryBuffer:
         self.rosters: dict[int, Roster] = {}
         self.members: dict[tuple[int, int], MemberSeen | MemberLeft] = {}
         self.gone: dict[tuple[str, int], Gone] = {}
-        # 32 bits of each hash: a false "unchanged" is a one-in-four-billion chance per change.
-        self._fingerprints = array("i", bytes(4 * FINGERPRINT_SLOTS))
+        # 31 bits of each hash: a false "unchanged" is a one-in-two-billion chance per change. The
+        # table is an anonymous mapping, zero until written: a page of it takes memory only once a
+        # member whose slot is on it has been written, so an idle bot holds none of it.
+        self._fingerprints = memoryview(mmap.mmap(-1, 4 * FINGERPRINT_SLOTS)).cast("i")
         self.flushes = 0  # batches written (tests and benches count them)
         self.rows_written = 0
         self.dropped = 0

@@ -12,9 +12,6 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-import redis.exceptions
-
 if TYPE_CHECKING:
     from bots.ratelimit import Answer, Ticket
 
@@ -145,9 +142,15 @@ def _text(value: object) -> str:
 class RedisBackend:
     """The counts in Redis, shared by every process using the same Redis and key prefix."""
 
-    errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError, TimeoutError)
+    errors: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 
     def __init__(self, url: str, *, prefix: str, global_limit: int, margin_ms: int) -> None:
+        # Imported here: a bot without Redis (the embedded default) never loads redis-py, about
+        # 3 MiB of its resident memory (docs/performance.md, "Bot memory").
+        import redis.asyncio as aioredis
+        import redis.exceptions
+
+        self.errors = (redis.exceptions.RedisError, OSError, TimeoutError)
         # Short timeouts: a Redis outage must turn into the in-process fallback, not a stalled request.
         self.client = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.prefix = prefix
