@@ -210,6 +210,11 @@ class Cookies(commands.Cog):
         """Give a role to members from a cookie count on (moves a role that is one already)."""
         guild = guild_of(ctx)
         bot_may_grant_cookie_role(guild, role)
+        if any(r.role_id == role.id and r.threshold == threshold for r in await call(cookie_roles_list, guild_id=guild.id)):
+            await ctx.send(
+                f"{role.mention} is already given from {threshold} :cookie: on; nothing changed.", allowed_mentions=NO_PINGS
+            )
+            return
         _, created = await call(cookie_role_add, guild_id=guild.id, threshold=threshold, role_id=role.id, actor_id=ctx.author.id)
         verb = "Members get" if created else "Moved:"
         reach = await call(cookie_roles_reach, guild_id=guild.id, floor=threshold)

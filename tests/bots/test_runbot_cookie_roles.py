@@ -78,6 +78,9 @@ def test_roles_add_checks_the_caller_and_the_bots_hierarchy_before_promising(fak
     assert list(CookieRole.objects.values_list("threshold", "role_id")) == [(10, vip.id)]
     syncs = [q.task["args"][:2] for q in OrmQ.objects.all() if q.task["func"] == "bots.cookie_roles.cookie_roles_resync"]
     assert syncs == [(GUILD_ID, 1)]  # the worker's guild-wide sync, queued once the change committed
+    again = answer_to(fake, cookies_slash(fake, ADMIN, [("roles", [("add", {"threshold": 10, "role": vip.id})])]))
+    assert "already given from 10 :cookie: on; nothing changed" in again["content"]
+    assert sum(q.task["func"] == "bots.cookie_roles.cookie_roles_resync" for q in OrmQ.objects.all()) == 1
     listed = wait_reply(fake, ADMIN, "!!cookies roles", lambda m: "Cookie roles" in m["content"])
     assert f"10+ :cookie: → <@&{vip.id}>" in listed["content"]
     mode = wait_reply(fake, ADMIN, "!!cookies roles mode highest", lambda m: "highest" in m["content"])
