@@ -121,6 +121,9 @@ class CommandAliasInline(admin.TabularInline):
     readonly_fields = ("name",)
     can_delete = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("command")  # each row reads "hi → hello"
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -247,12 +250,20 @@ class CookieLedgerAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
 
 @admin.register(CommandAlias)
 class CommandAliasAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
-    list_display = ("name", "command", "guild")
+    list_display = ("name", "command_name", "guild")
     guild = guild_column
     search_keys = {"guild": GUILD, "name": NAME}
     scoped_ordering = ("guild_id", "name")
     raw_id_fields = ("command",)
-    readonly_fields = ("guild_id", "name", "command")
+    readonly_fields = ("guild", "guild_id", "name", "command")
+
+    def get_queryset(self, request):
+        # An alias is shown as "hi → hello": its command comes in the same query.
+        return super().get_queryset(request).select_related("command")
+
+    @admin.display(description="command")
+    def command_name(self, alias: CommandAlias) -> str:
+        return alias.command.name
 
     def has_add_permission(self, request):
         return False

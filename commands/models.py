@@ -6,9 +6,18 @@ BigIntegerFields; they are plain values, not foreign keys, because Discord owns 
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db import models
 
+from guilds.models import named
+
 DEFAULT_PREFIX = "!!"
+
+
+def cookies(count: int) -> str:
+    """ "1 cookie", "1,200 cookies": a count as ``__str__`` shows it."""
+    return f"{count:,} cookie{'' if abs(count) == 1 else 's'}"
 
 
 class GuildSettings(models.Model):
@@ -50,7 +59,7 @@ class GuildSettings(models.Model):
         verbose_name_plural = "guild settings"
 
     def __str__(self) -> str:
-        return f"guild {self.guild_id}"
+        return named(self, "guild", self.guild_id)
 
 
 class CooldownScope(models.TextChoices):
@@ -95,7 +104,7 @@ class CustomCommand(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} (guild {self.guild_id})"
+        return f"{self.name} ({named(self, 'guild', self.guild_id)})"
 
 
 class CommandCooldown(models.Model):
@@ -120,7 +129,16 @@ class CommandCooldown(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.command_id} {self.scope}:{self.scope_id} until {self.until:%H:%M:%S}"
+        # The command when it was loaded with the row (a delete confirmation's), else its number: never a query.
+        command = cast("CustomCommand | None", CommandCooldown.command.field.get_cached_value(self, None))
+        if self.scope == CooldownScope.MEMBER:
+            caller = named(self, "member", self.scope_id, guild_id=command.guild_id if command is not None else None)
+        elif self.scope == CooldownScope.CHANNEL:
+            caller = named(self, "channel", self.scope_id)
+        else:
+            caller = "the whole guild"
+        what = command.name if command is not None else f"command #{self.command_id}"
+        return f"{what}, for {caller} until {self.until:%H:%M:%S} UTC"
 
 
 class CommandAlias(models.Model):
@@ -137,7 +155,9 @@ class CommandAlias(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} → {self.command_id}"
+        # The command's name when it was loaded with the alias (select_related, a formset): never a query.
+        command = cast("CustomCommand | None", CommandAlias.command.field.get_cached_value(self, None))
+        return f"{self.name} → {command.name if command is not None else f'command #{self.command_id}'}"
 
 
 class CookieBalance(models.Model):
@@ -158,7 +178,8 @@ class CookieBalance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id}: {self.balance} (guild {self.guild_id})"
+        member = named(self, "member", self.member_id, guild_id=self.guild_id)
+        return f"{member} in {named(self, 'guild', self.guild_id)}: {cookies(self.balance)}"
 
 
 class CookieRole(models.Model):
@@ -175,7 +196,7 @@ class CookieRole(models.Model):
         indexes = [models.Index(fields=["guild_id", "threshold"], name="cookie_role_threshold")]
 
     def __str__(self) -> str:
-        return f"{self.threshold}+ → role {self.role_id}"
+        return f"{named(self, 'role', self.role_id)} from {cookies(self.threshold)} ({named(self, 'guild', self.guild_id)})"
 
 
 class LedgerReason(models.TextChoices):
@@ -214,7 +235,8 @@ class CookieLedger(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.giver_id} → {self.receiver_id}: {self.delta:+d}"
+        giver = named(self, "member", self.giver_id, guild_id=self.guild_id) if self.giver_id else "an admin"
+        return f"{giver} → {named(self, 'member', self.receiver_id, guild_id=self.guild_id)}: {self.delta:+d}"
 
 
 class CookiePeriod(models.TextChoices):

@@ -4,18 +4,24 @@ A ModelAdmin mixes in :class:`NamedColumns` and declares columns with :func:`nam
 (``member = named("member_id", MEMBER)``); the list page then asks the directory for all
 of its rows' names in one query (``guilds.selectors.directory_names``) after the page's
 rows are read, never a query per row. On a change page the same column is a read-only
-field (one query per field). The resolvers (``guild_names``, ``member_names``, …) plug
+field, named in the page's one query (``NamedObjects``). The resolvers (``guild_names``, ``member_names``, …) plug
 into ``config.admin_tables.SearchKey(names=…)`` so the search box takes names.
+
+Objects are named too: Django's admin puts ``str(obj)`` in a change page's title and
+breadcrumb, its history page, the "was added/changed" message, the delete confirmations
+(single and bulk) and the recent-actions log: ``NamedColumns`` is also a
+``guilds.admin_titles.NamedObjects``, which names those objects as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
 from django.utils.html import format_html
 
+from guilds.admin_titles import NamedObjects, names_attach, wanted_ids
 from guilds.selectors import (
     Names,
     channel_ids_named,
@@ -37,7 +43,7 @@ def named(field: str, kind: str, description: str | None = None, *, guild_field:
             return "-"
         names: Names | None = getattr(obj, "_directory_names", None)
         if names is None:  # a change page: just this row
-            names = directory_names(**_wanted([obj], [column]))
+            names = directory_names(**wanted_ids([obj], [column]))
         label = _label(names, kind, obj, field, guild_field)
         if not label:
             return str(value)
@@ -55,21 +61,8 @@ def _label(names: Names, kind: str, obj: Any, field: str, guild_field: str) -> s
     return {GUILD: names.guild, ROLE: names.role, CHANNEL: names.channel}[kind](value)
 
 
-def _wanted(rows: Iterable[Any], columns: Iterable[Any]) -> dict[str, list]:
-    wanted: dict[str, list] = {"guild_ids": [], "role_ids": [], "channel_ids": [], "members": []}
-    specs = [c.directory for c in columns if hasattr(c, "directory")]
-    for row in rows:
-        for field, kind, guild_field in specs:
-            value = getattr(row, field, None)
-            if kind == MEMBER:
-                wanted["members"].append((getattr(row, guild_field, None), value))
-            else:
-                wanted[f"{kind}_ids"].append(value)
-    return wanted
-
-
-class NamedColumns:
-    """ModelAdmin mixin: the ``named`` columns of a list page are looked up in one query."""
+class NamedColumns(NamedObjects):
+    """ModelAdmin mixin: the ``named`` columns of a list page, and its rows' own names, are looked up in one query."""
 
     def _named_columns(self, request) -> list[Any]:
         columns = []
@@ -86,14 +79,10 @@ class NamedColumns:
         class NamedChangeList(base):  # type: ignore[valid-type,misc]
             def get_results(self, request) -> None:
                 super().get_results(request)
-                columns = admin._named_columns(request)
-                if not columns:
-                    return
                 rows: list[Any] = list(self.result_list)  # type: ignore[has-type]
                 self.result_list = rows
-                names = directory_names(**_wanted(rows, columns))
-                for row in rows:
-                    row._directory_names = names
+                # Also the ids each row's __str__ names (a timer event's timer); a page with no ids makes no query.
+                names_attach(rows, also=wanted_ids(rows, admin._named_columns(request)))
 
         return NamedChangeList
 

@@ -24,6 +24,26 @@ def name_key(name: str | None) -> str:
     return (name or "").casefold()[:100]
 
 
+def named(obj: models.Model, kind: str, item_id: int | None, *, guild_id: int | None = None) -> str:
+    """How a model's ``__str__`` names an id: the directory's name when a page attached them, else "<kind> <id>".
+
+    ``kind`` is "guild", "role", "channel" or "member" (a member also needs ``guild_id``).
+    Admin pages attach a page's names to the objects they show
+    (``guilds.admin_titles.names_attach``, one query for all of them); without them this is
+    the id, so ``__str__`` never queries.
+    """
+    names = getattr(obj, "_directory_names", None)
+    label = ""
+    if names is not None and item_id is not None:
+        label = names.member(guild_id, item_id) if kind == "member" else getattr(names, kind)(item_id)
+    return label or f"{kind} {item_id}"
+
+
+def names_attached(obj: models.Model) -> bool:
+    """Whether a page attached the directory's names to ``obj`` (``__str__`` may then name related rows)."""
+    return getattr(obj, "_directory_names", None) is not None
+
+
 class Guild(models.Model):
     guild_id = models.BigIntegerField(unique=True)
     name = models.CharField(max_length=100, blank=True)
@@ -123,7 +143,8 @@ class LogSettings(models.Model):
         verbose_name_plural = "log settings"
 
     def __str__(self) -> str:
-        return f"guild {self.guild_id} → channel {self.channel_id}"
+        channel = named(self, "channel", self.channel_id) if self.channel_id else "not posted"
+        return f"{named(self, 'guild', self.guild_id)} → {channel}"
 
 
 class PostOutcome(models.TextChoices):

@@ -19,6 +19,7 @@ from config.errors import ApplicationError
 from config.numbers import parse_int
 from config.replicas import LagTolerantLists
 from guilds.admin_names import GuildNameSearch, NamedColumns
+from guilds.admin_titles import names_attach
 from timers import admin_columns as columns
 from timers.durations import parse_duration
 from timers.models import LIVE_STATES, AllowedRole, RoleReport, TimedRole, TimerEvent, TimerSettings, TimerState
@@ -259,10 +260,11 @@ class TimedRoleAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
             )
             return
         changed = 0
+        names_attach(timers)  # the messages name each timer ("@Booster for Alice (@alice) in My Server")
         for timer in timers:
-            label = f"Member {timer.member_id}, role {timer.role_id}"
+            label = str(timer)
             if timer.state not in LIVE_STATES:
-                messages.error(request, f"{label}: that timer has already ended ({timer.get_state_display()}).")
+                messages.error(request, f"{label}: that timer has already ended.")
                 continue
             try:
                 result = change(timer)
@@ -314,9 +316,14 @@ class TimedRoleAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
 
 
 @admin.register(TimerEvent)
-class TimerEventAdmin(LagTolerantLists, LargeTableAdmin):
+class TimerEventAdmin(NamedColumns, LagTolerantLists, LargeTableAdmin):
     list_display = ("created_at", "timer", "kind", "actor_id", "seconds")
     raw_id_fields = ("timer",)
+
+    def get_queryset(self, request):
+        # An event is named after its timer ("time added: @Booster for Alice (@alice) …"): loaded with it.
+        return super().get_queryset(request).select_related("timer")
+
     # A bare number is a timer id: the timer_event_recent index.
     search_keys = {"timer": SearchKey("timer_id")}
     search_scope = "timer"

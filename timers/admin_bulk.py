@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from config.admin_tables import MAX_ID
 from config.errors import ApplicationError
 from config.replicas import LagTolerantLists
+from guilds.admin_titles import NamedObjects
 from guilds.selectors import Names, directory_names
 from timers.durations import format_duration, parse_duration
 from timers.models import BulkJob, BulkKind, BulkState
@@ -74,7 +75,7 @@ class BulkJobForm(forms.ModelForm):
 
 
 @admin.register(BulkJob)
-class BulkJobAdmin(LagTolerantLists, admin.ModelAdmin):
+class BulkJobAdmin(NamedObjects, LagTolerantLists, admin.ModelAdmin):
     form = BulkJobForm
     list_display = ("id", "change", "server", "state", "progress", "created_at", "cancel_link")
     ordering = ("-id",)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from guilds.admin_titles import NamedObjects
 from timers.models import TimerReconcile
 
 
 @admin.register(TimerReconcile)
-class TimerReconcileAdmin(admin.ModelAdmin):
+class TimerReconcileAdmin(NamedObjects, admin.ModelAdmin):
     list_display = (
         "guild_id",
         "finished_at",

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.db.models import Q
 
+from guilds.models import named, names_attached
+
 DEFAULT_WARNING_MINUTES = [60, 10, 1]
 
 
@@ -48,7 +50,7 @@ class TimerSettings(models.Model):
         verbose_name_plural = "timer settings"
 
     def __str__(self) -> str:
-        return f"guild {self.guild_id}"
+        return named(self, "guild", self.guild_id)
 
 
 class AllowedRole(models.Model):
@@ -63,7 +65,7 @@ class AllowedRole(models.Model):
         constraints = [models.UniqueConstraint(fields=["guild_id", "role_id"], name="allowed_role_unique")]
 
     def __str__(self) -> str:
-        return f"role {self.role_id} (guild {self.guild_id})"
+        return f"{named(self, 'role', self.role_id)} ({named(self, 'guild', self.guild_id)})"
 
 
 class TimerState(models.TextChoices):
@@ -150,7 +152,9 @@ class TimedRole(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"member {self.member_id} role {self.role_id} ({self.state})"
+        member = named(self, "member", self.member_id, guild_id=self.guild_id)
+        guild = named(self, "guild", self.guild_id)
+        return f"{named(self, 'role', self.role_id)} for {member} in {guild} ({self.get_state_display()})"
 
     @property
     def ends_at(self) -> datetime:
@@ -200,7 +204,11 @@ class TimerEvent(models.Model):
         indexes = [models.Index(fields=["timer", "-created_at"], name="timer_event_recent")]
 
     def __str__(self) -> str:
-        return f"{self.kind} on timer {self.timer_id}"
+        # Named after its timer on a page that attached names to both; in the timer's own inline, by number.
+        timer = TimerEvent.timer.field.get_cached_value(self, None)
+        if timer is not None and names_attached(self):
+            return f"{self.get_kind_display()}: {timer}"
+        return f"{self.get_kind_display()} on timer #{self.timer_id}"
 
 
 class RoleReport(models.Model):
@@ -222,7 +230,7 @@ class RoleReport(models.Model):
         indexes = [models.Index(fields=["next_run_at"], name="report_due")]
 
     def __str__(self) -> str:
-        return f"report of role {self.role_id} to channel {self.channel_id}"
+        return f"report of {named(self, 'role', self.role_id)} to {named(self, 'channel', self.channel_id)}"
 
 
 class SweepBaton(models.Model):
@@ -292,7 +300,8 @@ class BulkJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} role {self.role_id} ({self.state})"
+        role = named(self, "role", self.role_id)
+        return f"{self.get_kind_display()} of {role} in {named(self, 'guild', self.guild_id)} ({self.get_state_display()})"
 
 
 class TimerReconcile(models.Model):
@@ -318,4 +327,4 @@ class TimerReconcile(models.Model):
         verbose_name = "timer reconciliation"
 
     def __str__(self) -> str:
-        return f"guild {self.guild_id}"
+        return named(self, "guild", self.guild_id)
