@@ -197,6 +197,7 @@ def test_every_shard_uses_a_change_made_on_the_web_or_the_api_within_two_seconds
             member.join(5)
         wait_quiet(fake)  # the last answers
         assert all(p.proc.poll() is None for p in shards.all), shards.logs()
+        shard_logs = shards.logs()  # for the failures below, which are found after the shards stopped
 
     answers: dict[int, str] = {}
     for m in fake.messages:
@@ -210,7 +211,10 @@ def test_every_shard_uses_a_change_made_on_the_web_or_the_api_within_two_seconds
     for guild_id, guild_changes in by_guild.items():
         for change, following in zip(guild_changes, [*guild_changes[1:], None], strict=True):
             until = following.started if following is not None else float("inf")
-            delay = seen_after(change, member.sent, answers, until)
+            try:
+                delay = seen_after(change, member.sent, answers, until)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{shard_logs}") from None
             samples.setdefault(f"shard {owner(guild_id)}, {change.how}", []).append(delay)
     everything = sorted(d for values in samples.values() for d in values)
     summary = {
