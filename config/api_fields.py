@@ -25,9 +25,24 @@ from pydantic_core import CoreSchema, core_schema
 from config.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 MAX_ID = 2**63 - 1
-# Documented: up to 18 digits, or 19 starting 1-8 (every id up to 8.99e18, Discord's until about 2084), so that
-# no id the schema admits is past the 64-bit maximum the validation refuses.
-ID_PATTERN = r"^(?:[1-9][0-9]{0,17}|[1-8][0-9]{18})$"
+
+
+def _at_most(limit: str) -> str:
+    """A regular expression for the numbers of exactly ``len(limit)`` digits that are at most ``limit``."""
+    parts = []
+    for i, digit in enumerate(limit):
+        low = "1" if i == 0 else "0"
+        if int(digit) > int(low):
+            below = low if int(digit) - 1 == int(low) else f"[{low}-{int(digit) - 1}]"
+            rest = len(limit) - i - 1
+            parts.append(limit[:i] + below + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "|".join([*parts, limit])
+
+
+# Documented for an id sent as a string: every number from 1 to MAX_ID (up to 18 digits, or 19 at most
+# 9223372036854775807), exactly what the validation accepts, so the schema neither admits an id that is
+# refused nor refuses one that is accepted.
+ID_PATTERN = rf"^(?:[1-9][0-9]{{0,17}}|{_at_most(str(MAX_ID))})$"
 _DIGITS = re.compile(r"^[1-9][0-9]{0,18}$")  # what is accepted: any id up to MAX_ID, checked below
 _EXACT_FLOAT = 2**53  # JSON may write 8 as 8.0; floats are exact only this far
 
